@@ -1,0 +1,34 @@
+"""rig's MuJoCo pushing environments, registered with gymnasium on import.
+
+``gymnasium.make("rig/Push-v0")`` is the single-puck visual pusher; ``"rig/PushMultiObject-v0"``
+redraws the object's colour, size and shape at every reset (the CC-RIG setting).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _default_headless_gl() -> None:
+    """Pick EGL for MuJoCo when nothing is set and there is no display; must run before importing mujoco."""
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not has_display:
+        os.environ["MUJOCO_GL"] = "egl"
+
+
+_default_headless_gl()
+
+import gymnasium  # noqa: E402
+
+from envs.push import PushEnv  # noqa: E402
+
+__all__ = ["PushEnv"]
+
+gymnasium.register(id="rig/Push-v0", entry_point="envs.push:PushEnv", max_episode_steps=50)
+gymnasium.register(
+    id="rig/PushMultiObject-v0",
+    entry_point="envs.push:PushEnv",
+    max_episode_steps=50,
+    kwargs={"multi_object": True},
+)

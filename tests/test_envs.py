@@ -1,0 +1,309 @@
+"""The pushing environments: API conformance, images, goals, seeding, physics and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import envs  # noqa: F401
+from envs.appearance import PALETTES
+from envs.push import HAND_BOX, HAND_GOAL_BOX, PUCK_GOAL_BOX, PushEnv
+from envs.scripted import scripted_action
+
+ENV_IDS = ["rig/Push-v0", "rig/PushMultiObject-v0"]
+
+
+def make(env_id: str = "rig/Push-v0", **kwargs) -> gym.Env:
+    return gym.make(env_id, render_mode="rgb_array", **kwargs)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_gymnasium_check_env(env_id: str) -> None:
+    env = make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the checker reports problems as warnings
+        gym_check_env(env.unwrapped, skip_render_check=False)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_sb3_check_env(env_id: str) -> None:
+    # gymnasium 1.x wrappers do not forward compute_reward, which SB3 reaches through get_wrapper_attr.
+    sb3_check_env(make(env_id).unwrapped, warn=True)
+
+
+def test_episode_length_default_and_configurable() -> None:
+    for steps, kwargs in ((50, {}), (7, {"max_episode_steps": 7})):
+        env = make(**kwargs)
+        env.reset(seed=0)
+        truncated, count = False, 0
+        while not truncated:
+            *_, truncated, _ = env.step(np.zeros(2))
+            count += 1
+        assert count == steps
+
+
+def test_batched_reward_matches_step_and_single_calls() -> None:
+    env = make()
+    obs, _ = env.reset(seed=1)
+    achieved, desired, step_rewards = [], [], []
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        obs, reward, *_ = env.step(rng.uniform(-1, 1, size=2))
+        achieved.append(obs["achieved_goal"])
+        desired.append(obs["desired_goal"])
+        step_rewards.append(reward)
+    unwrapped = env.unwrapped
+    batch = unwrapped.compute_reward(np.array(achieved), np.array(desired), [{}] * 10)
+    singles = [unwrapped.compute_reward(a, d, {}) for a, d in zip(achieved, desired, strict=True)]
+    assert batch.shape == (10,)
+    np.testing.assert_allclose(batch, singles, rtol=1e-6)
+    np.testing.assert_allclose(batch, step_rewards, rtol=1e-5)
+    expected = -np.linalg.norm(np.array(achieved, dtype=np.float64) - np.array(desired), axis=1)
+    np.testing.assert_allclose(batch, expected, rtol=1e-6)
+    assert unwrapped.compute_terminated(np.array(achieved), np.array(desired), {}).shape == (10,)
+
+
+def test_info_distances_match_state() -> None:
+    env = make()
+    obs, info = env.reset(seed=3)
+    state, goal = obs["observation"].astype(np.float64), obs["desired_goal"].astype(np.float64)
+    assert info["hand_distance"] == pytest.approx(np.linalg.norm(state[:2] - goal[:2]), abs=1e-6)
+    assert info["puck_distance"] == pytest.approx(np.linalg.norm(state[2:] - goal[2:]), abs=1e-6)
+    assert info["touch_distance"] == pytest.approx(np.linalg.norm(state[:2] - state[2:]), abs=1e-6)
+    assert info["is_success"] == (info["puck_distance"] < 0.05)
+
+
+def test_image_shape_dtype_and_custom_size() -> None:
+    env = make()
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (48, 48, 3) and frame.dtype == np.uint8
+    wide = make(width=64, height=32)
+    wide.reset(seed=0)
+    assert wide.render().shape == (32, 64, 3)
+
+
+def test_puck_corners_and_hand_moves_change_the_image() -> None:
+    env = make().unwrapped
+    env.reset(seed=0)
+    hand = np.array([0.0, -0.09])
+    env.set_state(hand, np.zeros(2))
+    centre = env.render()
+    corners = [np.array([x, y]) for x in PUCK_GOAL_BOX_X for y in PUCK_GOAL_BOX_Y]
+    images = []
+    for corner in corners:
+        env.set_state(np.array([0.0, 0.0]) if abs(corner[1]) > 0.05 else hand, corner)
+        images.append(env.render())
+    for corner, image in zip(corners, images, strict=True):
+        assert _changed_pixels(image, centre) > 20, f"puck at {corner} looks like puck at centre"
+    for i in range(len(images)):
+        for j in range(i + 1, len(images)):
+            assert _changed_pixels(images[i], images[j]) > 20
+    env.set_state(np.array([0.08, -0.09]), np.zeros(2))
+    assert _changed_pixels(env.render(), centre) > 10
+
+
+PUCK_GOAL_BOX_X = (PUCK_GOAL_BOX.low[0], PUCK_GOAL_BOX.high[0])
+PUCK_GOAL_BOX_Y = (PUCK_GOAL_BOX.low[1], PUCK_GOAL_BOX.high[1])
+
+
+def _changed_pixels(a: np.ndarray, b: np.ndarray) -> int:
+    return int((np.abs(a.astype(int) - b.astype(int)).sum(axis=-1) > 30).sum())
+
+
+def test_hand_and_puck_have_distinct_colours() -> None:
+    env = make().unwrapped
+    env.reset(seed=0)
+    env.set_state(np.array([-0.08, -0.08]), np.array([0.1, 0.08]))
+    frame = env.render().astype(int)
+    hand_pixel = frame[_pixel(-0.08, -0.08, 48)]
+    puck_pixel = frame[_pixel(0.1, 0.08, 48)]
+    table_pixel = frame[_pixel(0.0, 0.0, 48)]
+    assert np.abs(hand_pixel - puck_pixel).sum() > 100
+    assert np.abs(hand_pixel - table_pixel).sum() > 100
+    assert np.abs(puck_pixel - table_pixel).sum() > 100
+
+
+def _pixel(x: float, y: float, size: int) -> tuple[int, int]:
+    """Row and column of table point (x, y) for the top-down camera that spans [-0.25, 0.25]^2."""
+    col = int((x + 0.25) / 0.5 * size)
+    row = int((0.25 - y) / 0.5 * size)
+    return row, col
+
+
+def test_goal_image_restores_state_exactly_and_shows_goal() -> None:
+    env = make().unwrapped
+    env.reset(seed=4)
+    for _ in range(5):
+        env.step(np.array([0.3, 1.0]))
+    qpos, qvel, mocap = env.data.qpos.copy(), env.data.qvel.copy(), env.data.mocap_pos.copy()
+    before = env.render()
+    goal_frame = env.goal_image()
+    np.testing.assert_array_equal(env.data.qpos, qpos)
+    np.testing.assert_array_equal(env.data.qvel, qvel)
+    np.testing.assert_array_equal(env.data.mocap_pos, mocap)
+    np.testing.assert_array_equal(env.render(), before)
+    env.set_state(env.goal[:2], env.goal[2:])
+    np.testing.assert_array_equal(env.render(), goal_frame)
+
+
+def test_goal_option_and_goal_sampling_ranges() -> None:
+    env = make().unwrapped
+    goal = np.array([0.05, 0.02, -0.1, -0.08])
+    obs, _ = env.reset(seed=0, options={"goal": goal})
+    np.testing.assert_allclose(obs["desired_goal"], goal, atol=1e-7)
+    for seed in range(50):
+        obs, _ = env.reset(seed=seed)
+        assert HAND_GOAL_BOX.contains(obs["desired_goal"][:2])
+        assert PUCK_GOAL_BOX.contains(obs["desired_goal"][2:])
+
+
+def test_random_puck_start_option() -> None:
+    env = make().unwrapped
+    fixed, _ = env.reset(seed=0)
+    np.testing.assert_allclose(fixed["observation"][2:], 0.0, atol=1e-6)
+    moved, _ = env.reset(seed=0, options={"random_puck_start": True})
+    assert np.linalg.norm(moved["observation"][2:]) > 1e-3
+    assert PUCK_GOAL_BOX.contains(moved["observation"][2:])
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_trajectory_and_images(env_id: str) -> None:
+    def rollout(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        env = make(env_id)
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        states, frames = [obs["observation"]], [env.render()]
+        for _ in range(15):
+            obs, *_ = env.step(env.action_space.sample())
+            states.append(obs["observation"])
+            frames.append(env.render())
+        states.append(obs["desired_goal"])
+        return np.array(states), np.array(frames)
+
+    states_a, frames_a = rollout(7)
+    states_b, frames_b = rollout(7)
+    states_c, _ = rollout(8)
+    np.testing.assert_array_equal(states_a, states_b)
+    np.testing.assert_array_equal(frames_a, frames_b)
+    assert not np.array_equal(states_a, states_c)
+
+
+def test_hand_stays_in_its_box_and_puck_on_the_table() -> None:
+    env = make(max_episode_steps=300).unwrapped
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        obs, *_ = env.step(rng.choice([-1.0, 1.0], size=2))
+        hand, puck = obs["observation"][:2], obs["observation"][2:]
+        assert HAND_BOX.contains(hand, tol=5e-3)
+        assert np.all(np.abs(puck) < 0.23)
+        assert env.observation_space.contains(obs)
+
+
+def test_actions_outside_bounds_are_clipped() -> None:
+    big, unit = make().unwrapped, make().unwrapped
+    big.reset(seed=0)
+    unit.reset(seed=0)
+    obs_big, *_ = big.step(np.array([5.0, -7.0]))
+    obs_unit, *_ = unit.step(np.array([1.0, -1.0]))
+    np.testing.assert_array_equal(obs_big["observation"], obs_unit["observation"])
+
+
+def test_scripted_controller_pushes_puck_to_goals() -> None:
+    env = gym.make("rig/Push-v0", max_episode_steps=100)
+    successes = []
+    for seed in range(20):
+        env.reset(seed=seed)
+        for _ in range(100):
+            _, _, _, truncated, info = env.step(scripted_action(env.unwrapped))
+            if truncated:
+                break
+        successes.append(info["is_success"])
+    assert np.mean(successes) >= 0.8, f"scripted pusher succeeded in {np.mean(successes):.0%} of trials"
+
+
+def test_multi_object_appearance_varies_and_palettes_are_disjoint() -> None:
+    assert not set(PALETTES["train"]) & set(PALETTES["heldout"])
+    env = make("rig/PushMultiObject-v0").unwrapped
+    seen_rgb, seen_shapes, radii = set(), set(), []
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        seen_rgb.add(tuple(info["object_rgb"]))
+        seen_shapes.add(info["object_shape"])
+        radii.append(info["object_radius"])
+    assert seen_rgb <= set(PALETTES["train"]) and len(seen_rgb) >= 4
+    assert seen_shapes == {"cylinder", "box"}
+    assert 0.035 <= min(radii) < max(radii) <= 0.05
+    heldout = make("rig/PushMultiObject-v0", palette="heldout").unwrapped
+    _, info = heldout.reset(seed=0)
+    assert tuple(info["object_rgb"]) in set(PALETTES["heldout"])
+
+
+def test_multi_object_colour_shows_in_the_frame() -> None:
+    env = make("rig/PushMultiObject-v0").unwrapped
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        frame = env.render().astype(float) / 255.0
+        centre = frame[_pixel(0.0, 0.0, 48)]
+        rgb = np.asarray(info["object_rgb"])
+        # Lighting scales the colour, so compare the direction of the RGB vectors.
+        cosine = centre @ rgb / (np.linalg.norm(centre) * np.linalg.norm(rgb))
+        assert cosine > 0.95, f"object colour {rgb} not visible, pixel {centre}"
+
+
+def test_box_object_is_pushed_by_contact() -> None:
+    env = make("rig/PushMultiObject-v0", shapes=("box",)).unwrapped
+    env.reset(seed=0)
+    for _ in range(20):
+        obs, *_ = env.step(np.array([0.0, 1.0]))
+    assert obs["observation"][3] > 0.05
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"width": 0}, "width"),
+        ({"height": 0}, "height"),
+        ({"palette": "neon"}, "palette"),
+        ({"render_mode": "human"}, "render_mode"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PushEnv(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "action", [np.zeros(3), np.zeros((1, 2)), np.array([np.nan, 0.0]), np.array([0.0, np.inf])]
+)
+def test_bad_actions_raise(action: np.ndarray) -> None:
+    env = make().unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        env.step(action)
+
+
+@pytest.mark.parametrize(
+    "goal, message",
+    [
+        (np.array([0.5, 0.0, 0.0, 0.0]), "hand goal"),
+        (np.array([0.0, 0.0, 0.3, 0.0]), "puck goal"),
+        (np.array([0.0, 0.0, 0.0, 0.0]), "top of each other"),
+        (np.array([0.0, 0.0, 0.0]), "4-vector"),
+    ],
+)
+def test_bad_goals_raise(goal: np.ndarray, message: str) -> None:
+    env = make().unwrapped
+    with pytest.raises(ValueError, match=message):
+        env.reset(seed=0, options={"goal": goal})
+
+
+def test_unknown_reset_option_raises() -> None:
+    with pytest.raises(ValueError, match="unknown reset options"):
+        make().unwrapped.reset(seed=0, options={"goall": np.zeros(4)})
