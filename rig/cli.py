@@ -16,8 +16,27 @@ def _demo(cfg: Config, args: argparse.Namespace) -> None:
         print(f"{name}: {path}")
 
 
+def _collect(cfg: Config, args: argparse.Namespace) -> None:
+    from rig.stages import collect_stage
+
+    for path in collect_stage(cfg).values():
+        print(f"dataset: {path}")
+
+
+def _pretrain(cfg: Config, args: argparse.Namespace) -> None:
+    from rig.stages import pretrain_stage
+
+    result = pretrain_stage(cfg)
+    print(f"representation: {result.checkpoint}")
+    for key in ("probe_r2_hand", "probe_r2_puck", "spearman", "active_units"):
+        if key in result.metrics:
+            print(f"{key}: {result.metrics[key]}")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Config, argparse.Namespace], None]]] = {
     "demo": ("roll out a random policy and write a GIF and a frame grid", _demo),
+    "collect": ("collect frames for representation learning into RUN_DIR/data", _collect),
+    "pretrain": ("train the representation on RUN_DIR/data; writes RUN_DIR/pretrain", _pretrain),
 }
 
 

@@ -52,8 +52,9 @@ def run_round(name: str, steps: int, seed: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000, help="rig steps per round (Pusher-v5 runs a tenth)")
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--steps", type=int, default=2000, help="rig steps per round; Pusher-v5 runs a tenth")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", choices=sorted(ENVS), help=argparse.SUPPRESS)
@@ -68,7 +69,8 @@ def main() -> None:
     medians = {name: float(np.median(values)) for name, values in rates.items()}
     print(f"{args.rounds} alternating rounds, one core, one 48x48 RGB render per step")
     for name, values in rates.items():
-        print(f"{ENVS[name]:12s}: {medians[name]:7.0f} steps/s (median; min {min(values):.0f}, max {max(values):.0f})")
+        spread = f"min {min(values):.0f}, max {max(values):.0f}"
+        print(f"{ENVS[name]:12s}: {medians[name]:7.0f} steps/s (median; {spread})")
     print(f"ratio       : {medians['rig'] / medians['pusher']:7.1f}x")
 
 

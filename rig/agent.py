@@ -1,0 +1,503 @@
+"""The agent stage: config + representation -> an SB3 off-policy agent trained on imagined goals.
+
+``train`` builds the latent goal env (imagined goals, latent rewards), a TD3 or SAC agent whose replay buffer
+relabels goals with rollout goals, prior samples and future achieved latents, and runs it with a progress
+bar, CSV + TensorBoard logs, periodic real-goal evaluation and checkpoints. The state oracle is the same code
+path with the identity ``StateRepresentation``.
+
+A run directory holds:
+
+- ``checkpoint.json``: the latest checkpoint's step, files and the config that trained it;
+- ``checkpoints/agent_<step>.zip`` (SB3) and ``checkpoints/replay_buffer_<step>.pkl`` (SB3, latents only);
+- ``representation.pt``: the representation the agent was trained with;
+- ``eval_curve.csv``: real-goal metrics against env steps;
+- ``logs/``: SB3's ``progress.csv`` and TensorBoard events.
+
+Training again in the same run directory resumes from the latest checkpoint, replay buffer included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.buffers import DictReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from tqdm import tqdm
+
+from rig.config import Config, from_dict, to_dict
+from rig.evaluate import GoalReachingResult, run_goal_episodes
+from rig.io import atomic_path, write_json, write_text
+from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
+from rig.relabel import ImaginedGoalReplayBuffer
+from rig.representation import RepresentationModule, load_representation, read_checkpoint, save_representation
+
+ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"td3": TD3, "sac": SAC}
+LOG_INTERVAL_EPISODES = 10
+"""SB3 writes its rollout and training metrics every this many episodes."""
+RESUMABLE_KEYS = ("agent.total_steps", "env.eval_palette")
+"""Settings under seed, env and agent that may change when a run is resumed: they do not shape training."""
+
+
+# --------------------------------------------------------------------------- factories
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; anything else is a torch device name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_training_env(cfg: Config, representation: RepresentationModule) -> VecEnv:
+    """One latent goal env with imagined goals, monitored for SB3's episode statistics."""
+
+    def build() -> Monitor:
+        env = make_latent_env(
+            cfg.env,
+            representation,
+            GoalMode.TRAIN,
+            seed=cfg.seed,
+            reward=cfg.agent.reward,
+            sparse_threshold=cfg.agent.sparse_threshold,
+        )
+        return Monitor(env)
+
+    vec_env = DummyVecEnv([build])
+    vec_env.seed(cfg.seed)
+    return vec_env
+
+
+def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolicyAlgorithm:
+    """TD3 or SAC with ``MultiInputPolicy`` and the imagined-goal replay buffer, all settings from config."""
+    agent = cfg.agent
+    if agent.learning_starts <= cfg.env.max_episode_steps:
+        raise ValueError(
+            f"agent.learning_starts ({agent.learning_starts}) must exceed env.max_episode_steps "
+            f"({cfg.env.max_episode_steps}): relabelling samples only finished episodes"
+        )
+    common: dict[str, Any] = {
+        "policy": "MultiInputPolicy",
+        "env": env,
+        "learning_rate": agent.learning_rate,
+        "buffer_size": agent.buffer_size,
+        "learning_starts": agent.learning_starts,
+        "batch_size": agent.batch_size,
+        "tau": agent.tau,
+        "gamma": agent.gamma,
+        "train_freq": 1,
+        "gradient_steps": agent.gradient_steps,
+        "replay_buffer_class": ImaginedGoalReplayBuffer,
+        "replay_buffer_kwargs": {
+            "rollout_goal_fraction": agent.rollout_goal_fraction,
+            "prior_goal_fraction": agent.prior_goal_fraction,
+            "future_goal_fraction": agent.future_goal_fraction,
+            "seed": cfg.seed,
+        },
+        "policy_kwargs": {"net_arch": list(agent.net_arch)},
+        "seed": cfg.seed,
+        "device": device,
+    }
+    if agent.algo == "sac":
+        return SAC(**common)
+    if agent.algo != "td3":
+        raise ValueError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {agent.algo!r}")
+    action_shape = env.action_space.shape
+    assert action_shape is not None, "TD3 needs a Box action space"
+    noise = NormalActionNoise(np.zeros(action_shape), np.full(action_shape, agent.action_noise))
+    return TD3(
+        **common,
+        action_noise=noise,
+        policy_delay=agent.policy_delay,
+        target_policy_noise=agent.target_policy_noise,
+        target_noise_clip=agent.target_noise_clip,
+    )
+
+
+# ------------------------------------------------------------------------- run files
+@dataclass(frozen=True)
+class RunFiles:
+    """Where the agent stage keeps its products inside a run directory."""
+
+    root: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def representation(self) -> Path:
+        return self.root / "representation.pt"
+
+    @property
+    def eval_curve(self) -> Path:
+        return self.root / "eval_curve.csv"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """What ``checkpoint.json`` says: the latest checkpoint and the config that trained it."""
+
+    steps: int
+    agent_path: Path
+    replay_buffer_path: Path
+    representation_path: Path
+    config: Config
+
+
+def read_checkpoint_record(run_dir: str | os.PathLike[str]) -> CheckpointRecord:
+    run = RunFiles(Path(run_dir))
+    if not run.checkpoint.is_file():
+        raise FileNotFoundError(f"{run.root} holds no trained agent: {run.checkpoint} is missing")
+    stored = json.loads(run.checkpoint.read_text())
+    return CheckpointRecord(
+        steps=int(stored["steps"]),
+        agent_path=run.root / stored["agent"],
+        replay_buffer_path=run.root / stored["replay_buffer"],
+        representation_path=run.root / stored["representation"],
+        config=from_dict(stored["config"]),
+    )
+
+
+def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: RunFiles) -> CheckpointRecord:
+    """Write agent and replay buffer under new names, then point ``checkpoint.json`` at them.
+
+    Until the pointer is replaced (atomically) the previous pair stays the valid checkpoint, so an
+    interruption at any moment leaves a consistent agent + buffer to resume from.
+    """
+    steps = model.num_timesteps
+    agent_path = run.checkpoints / f"agent_{steps:09d}.zip"
+    buffer_path = run.checkpoints / f"replay_buffer_{steps:09d}.pkl"
+    _write_atomically(agent_path, model.save)
+    _write_atomically(buffer_path, model.save_replay_buffer)
+    record = {
+        "steps": steps,
+        "agent": str(agent_path.relative_to(run.root)),
+        "replay_buffer": str(buffer_path.relative_to(run.root)),
+        "representation": str(run.representation.relative_to(run.root)),
+        "config": to_dict(cfg),
+    }
+    write_json(run.checkpoint, record)
+    for stale in run.checkpoints.iterdir():
+        if stale not in (agent_path, buffer_path):
+            stale.unlink()
+    return read_checkpoint_record(run.root)
+
+
+def restore_agent(record: CheckpointRecord, env: VecEnv, device: torch.device | str) -> OffPolicyAlgorithm:
+    """The checkpointed agent on ``env``, with its replay buffer (its unfinished last episode is closed)."""
+    model = ALGORITHMS[record.config.agent.algo].load(record.agent_path, env=env, device=device)
+    model.load_replay_buffer(record.replay_buffer_path)
+    return model
+
+
+@dataclass
+class TrainedRun:
+    config: Config
+    model: OffPolicyAlgorithm
+    representation: RepresentationModule
+    steps: int
+
+
+def load_run(run_dir: str | os.PathLike[str], device: torch.device | str = "cpu") -> TrainedRun:
+    """A run's latest agent (policy only, no replay buffer) and the representation it was trained with."""
+    record = read_checkpoint_record(run_dir)
+    representation = load_representation(record.representation_path, map_location=device)
+    # Acting needs no replay buffer; a one-transition plain buffer spares SB3 from wanting the training env.
+    policy_only = {"replay_buffer_class": DictReplayBuffer, "replay_buffer_kwargs": {}, "buffer_size": 1}
+    algo = ALGORITHMS[record.config.agent.algo]
+    model = algo.load(record.agent_path, device=device, custom_objects=policy_only)
+    return TrainedRun(record.config, model, representation, record.steps)
+
+
+# ------------------------------------------------------------------------ eval curve
+@dataclass(frozen=True)
+class EvalPoint:
+    """Real-goal metrics of the policy after ``steps`` env steps."""
+
+    steps: int
+    puck_distance: float
+    puck_distance_std: float
+    hand_distance: float
+    hand_distance_std: float
+    success_rate: float
+    episodes: int
+
+    @classmethod
+    def from_result(cls, steps: int, result: GoalReachingResult) -> EvalPoint:
+        summary = result.summary()
+        return cls(
+            steps=steps,
+            puck_distance=summary["puck_distance_mean"],
+            puck_distance_std=summary["puck_distance_std"],
+            hand_distance=summary["hand_distance_mean"],
+            hand_distance_std=summary["hand_distance_std"],
+            success_rate=summary["success_rate"],
+            episodes=len(result.outcomes),
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> EvalPoint:
+        return cls(
+            steps=int(row["steps"]),
+            puck_distance=float(row["puck_distance"]),
+            puck_distance_std=float(row["puck_distance_std"]),
+            hand_distance=float(row["hand_distance"]),
+            hand_distance_std=float(row["hand_distance_std"]),
+            success_rate=float(row["success_rate"]),
+            episodes=int(row["episodes"]),
+        )
+
+
+EVAL_CURVE_FIELDS = tuple(f.name for f in fields(EvalPoint))
+
+
+def read_eval_curve(path: str | os.PathLike[str]) -> list[EvalPoint]:
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [EvalPoint.from_row(row) for row in rows]
+
+
+def write_eval_curve(path: str | os.PathLike[str], curve: Sequence[EvalPoint]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EVAL_CURVE_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(point) for point in curve)
+    write_text(path, buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------- logging
+class ResumableCSVOutputFormat(CSVOutputFormat):
+    """SB3's CSV writer, continuing an existing file instead of truncating it (for resumed runs)."""
+
+    def __init__(self, filename: str) -> None:
+        if not os.path.isfile(filename) or os.path.getsize(filename) == 0:
+            super().__init__(filename)
+            return
+        # r+ rather than a: SB3 rewrites the header in place when new keys appear, which append mode forbids.
+        self.file = open(filename, "r+")  # noqa: SIM115  closed by close(), as in SB3
+        self.keys = self.file.readline().rstrip("\n").split(",")
+        self.file.seek(0, os.SEEK_END)
+        self.separator = ","
+        self.quotechar = '"'
+
+
+def make_logger(folder: Path, resume: bool) -> Logger:
+    """SB3 logger writing ``progress.csv`` (continued when resuming) and TensorBoard events."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path = str(folder / "progress.csv")
+    csv_format = ResumableCSVOutputFormat(csv_path) if resume else CSVOutputFormat(csv_path)
+    return Logger(str(folder), [csv_format, TensorBoardOutputFormat(str(folder))])
+
+
+# -------------------------------------------------------------------------- callbacks
+class ProgressBar(BaseCallback):
+    """A tqdm bar over env steps; SB3's own needs ``rich``, which rig does not depend on."""
+
+    def __init__(self, total_steps: int) -> None:
+        super().__init__()
+        self.total_steps = total_steps
+        self.bar: tqdm[Any] | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(total=self.total_steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True)
+
+    def _on_step(self) -> bool:
+        assert self.bar is not None
+        self.bar.update(self.num_timesteps - self.bar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class PeriodicEvaluation(BaseCallback):
+    """Real-goal evaluation and a checkpoint every ``cfg.eval.every`` env steps and at the end.
+
+    The first evaluation (of the untrained policy, step 0) happens when a fresh run starts. Later ones happen
+    at the start of a rollout, when the last step's transition is in the replay buffer and its gradient step
+    is done: a checkpoint's buffer holds as many transitions as its step count, and its agent is the one
+    that ``train`` returns.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        run: RunFiles,
+        eval_env: LatentGoalEnv,
+        curve: list[EvalPoint],
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.cfg, self.run, self.eval_env, self.curve, self.report = cfg, run, eval_env, curve, report
+        self.next_step = 0
+
+    def _on_training_start(self) -> None:
+        if not self.curve:
+            self._evaluate()
+        every = self.cfg.eval.every
+        self.next_step = (self.num_timesteps // every + 1) * every
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        self._evaluate_and_checkpoint_when_due()
+
+    def _on_training_end(self) -> None:
+        # Training also ends when a callback stops it early; only a finished run gets its last checkpoint.
+        if self.num_timesteps >= self.cfg.agent.total_steps:
+            self._evaluate_and_checkpoint_when_due()
+
+    def _evaluate_and_checkpoint_when_due(self) -> None:
+        if self.num_timesteps < min(self.next_step, self.cfg.agent.total_steps):
+            return
+        self._evaluate()
+        assert isinstance(self.model, OffPolicyAlgorithm)
+        save_checkpoint(self.model, self.cfg, self.run)
+        every = self.cfg.eval.every
+        self.next_step = (self.num_timesteps // every + 1) * every
+
+    def _evaluate(self) -> None:
+        eval_cfg = self.cfg.eval
+        result = run_goal_episodes(self.model, self.eval_env, eval_cfg.episodes, eval_cfg.seed)
+        point = EvalPoint.from_result(self.num_timesteps, result)
+        self.curve.append(point)
+        write_eval_curve(self.run.eval_curve, self.curve)
+        for name in ("puck_distance", "hand_distance", "success_rate"):
+            self.logger.record(f"eval/{name}", getattr(point, name))
+        self.logger.dump(self.num_timesteps)
+        if self.report is not None:
+            self.report(
+                f"step {point.steps}: final puck distance {point.puck_distance:.3f} m, "
+                f"hand distance {point.hand_distance:.3f} m, success {point.success_rate:.0%}"
+            )
+
+
+# ----------------------------------------------------------------------------- train
+@dataclass
+class TrainResult:
+    model: OffPolicyAlgorithm
+    eval_curve: list[EvalPoint]
+    run_dir: Path
+
+
+def train(
+    cfg: Config,
+    representation: RepresentationModule,
+    run_dir: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    callbacks: Sequence[BaseCallback] = (),
+) -> TrainResult:
+    """Train (or resume training) an agent on ``representation`` up to ``cfg.agent.total_steps`` env steps.
+
+    ``device`` defaults to ``cfg.device`` (``auto``: CUDA when available). ``callbacks`` are extra SB3
+    callbacks; one returning False stops training early, like an interruption.
+    """
+    if cfg.eval.every < 1 or cfg.eval.episodes < 1:
+        raise ValueError(
+            f"eval.every and eval.episodes must be positive, got {cfg.eval.every}, {cfg.eval.episodes}"
+        )
+    run = RunFiles(Path(run_dir))
+    device = resolve_device(cfg.device) if device is None else torch.device(device)
+    representation = representation.to(device)
+    env = make_training_env(cfg, representation)
+    model, resumed = _start_or_resume(cfg, representation, env, run, device)
+    curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
+    curve = curve if resumed else []
+    model.set_logger(make_logger(run.logs, resume=resumed))
+    eval_env = make_latent_env(
+        cfg.env, representation, GoalMode.EVAL, seed=cfg.eval.seed, palette=cfg.env.eval_palette
+    )
+    periodic = PeriodicEvaluation(cfg, run, eval_env, curve, report=tqdm.write if progress else None)
+    all_callbacks: list[BaseCallback] = [periodic, *callbacks]
+    if progress:
+        all_callbacks.insert(0, ProgressBar(cfg.agent.total_steps))
+    try:
+        remaining = cfg.agent.total_steps - model.num_timesteps
+        if remaining > 0:
+            model.learn(
+                remaining,
+                callback=CallbackList(all_callbacks),
+                log_interval=LOG_INTERVAL_EPISODES,
+                reset_num_timesteps=not resumed,
+            )
+    finally:
+        eval_env.close()
+        model.logger.close()
+        # The files are closed; a caller that keeps training the returned model logs nowhere, not to them.
+        model.set_logger(Logger(None, []))
+    return TrainResult(model, curve, run.root)
+
+
+def _start_or_resume(
+    cfg: Config, representation: RepresentationModule, env: VecEnv, run: RunFiles, device: torch.device
+) -> tuple[OffPolicyAlgorithm, bool]:
+    if not run.checkpoint.is_file():
+        run.root.mkdir(parents=True, exist_ok=True)
+        save_representation(run.representation, representation)
+        return make_agent(cfg, env, device), False
+    record = read_checkpoint_record(run.root)
+    check_resumable(record.config, cfg, run.root)
+    check_same_representation(record.representation_path, representation)
+    return restore_agent(record, env, device), True
+
+
+def check_resumable(stored: Config, current: Config, run_dir: Path) -> None:
+    """Resuming must not change what is being trained: seed, env and agent settings (bar total_steps)."""
+    before, after = _training_settings(stored), _training_settings(current)
+    changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    if changed:
+        details = ", ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in changed)
+        raise ValueError(f"{run_dir} was trained with other settings ({details}); use another run_dir")
+
+
+def check_same_representation(path: Path, representation: RepresentationModule) -> None:
+    """Resuming with other representation weights would silently change the agent's inputs and goals."""
+    checkpoint = read_checkpoint(path)
+    stored = checkpoint["state_dict"]
+    current = {name: tensor.detach().cpu() for name, tensor in representation.state_dict().items()}
+    same = checkpoint["config"] == representation.config_dict() and stored.keys() == current.keys()
+    if not same or not all(torch.equal(stored[name], current[name]) for name in stored):
+        raise ValueError(f"the representation differs from the one this run was trained with ({path})")
+
+
+def _training_settings(cfg: Config) -> dict[str, Any]:
+    flat: dict[str, Any] = {"seed": cfg.seed}
+    for section in ("env", "agent"):
+        for key, value in to_dict(cfg)[section].items():
+            flat[f"{section}.{key}"] = value
+    for key in RESUMABLE_KEYS:
+        flat.pop(key, None)
+    return flat
+
+
+def _write_atomically(path: Path, write: Callable[[io.BufferedIOBase], object]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,192 @@
+"""Frame collection: rendered 48x48 frames with their true states, grouped by episode.
+
+Each collection episode starts with the env's reset frame, which is the episode's context for the
+CC-VAE. The rest of the episode is either random-action exploration, or states teleported to
+uniformly drawn positions (hand anywhere in its box, object anywhere in the puck-goal range) so
+that the object is seen all over the table and not only near its start. True states and object
+appearances are stored for diagnostics only; training reads the images.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from envs.appearance import SHAPES
+from rig import io
+from rig.config import DataConfig, EnvConfig
+from rig.envs import make_env, push_env
+
+ARRAYS = (
+    "images",
+    "states",
+    "episodes",
+    "context_index",
+    "heldout",
+    "object_rgb",
+    "object_radius",
+    "object_shape",
+)
+
+
+class DatasetError(ValueError):
+    """A dataset file that is unreadable, inconsistent, or made with other settings."""
+
+
+@dataclass
+class FrameDataset:
+    images: np.ndarray
+    """uint8 (N, H, W, 3) frames"""
+    states: np.ndarray
+    """float32 (N, 4) true [hand_x, hand_y, puck_x, puck_y]; diagnostics only"""
+    episodes: np.ndarray
+    """int64 (N,) collection episode of each frame"""
+    context_index: np.ndarray
+    """int64 (N,) index of the first frame of the frame's episode (the CC-VAE context)"""
+    heldout: np.ndarray
+    """bool (N,) frames kept out of training; whole episodes are held out together"""
+    object_rgb: np.ndarray
+    """float32 (N, 3) object colour in [0, 1]"""
+    object_radius: np.ndarray
+    """float32 (N,) object radius (half width for boxes), metres"""
+    object_shape: np.ndarray
+    """int64 (N,) index into envs.appearance.SHAPES"""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """the env and data config that made it, and the seed"""
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def contexts(self) -> np.ndarray:
+        """uint8 (N, H, W, 3) the context frame of every frame."""
+        return self.images[self.context_index]
+
+    def split(self, heldout: bool) -> np.ndarray:
+        """Indices of the training (``heldout=False``) or held-out frames."""
+        return np.flatnonzero(self.heldout == heldout)
+
+    def save(self, path: str | Path) -> None:
+        arrays = {name: getattr(self, name) for name in ARRAYS}
+        arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
+        io.savez_compressed(path, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FrameDataset:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"dataset {path} does not exist; run `rig collect` first")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
+                if missing:
+                    raise DatasetError(f"dataset {path} lacks arrays {missing}")
+                arrays = {name: archive[name] for name in ARRAYS}
+                meta = json.loads(str(archive["meta"]))
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
+            if isinstance(error, DatasetError):
+                raise
+            raise DatasetError(
+                f"dataset {path} is corrupt or truncated ({error}); delete it and collect again"
+            ) from None
+        dataset = cls(**arrays, meta=meta)
+        dataset.check_consistent(str(path))
+        return dataset
+
+    def check_consistent(self, origin: str) -> None:
+        count = len(self.images)
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise DatasetError(
+                f"{origin}: images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}"
+            )
+        wrong = [name for name in ARRAYS if len(getattr(self, name)) != count]
+        if wrong:
+            raise DatasetError(f"{origin}: arrays {wrong} do not have {count} entries like the images")
+        if count and (self.context_index.min() < 0 or self.context_index.max() >= count):
+            raise DatasetError(f"{origin}: context_index points outside the dataset")
+
+    def check_matches(self, env: EnvConfig, data: DataConfig | None = None) -> None:
+        """Raise if the dataset was collected with other env (or data) settings than ``env``/``data``."""
+        expected = {"env": _collection_env(env)}
+        if data is not None:
+            expected["data"] = asdict(data)
+        for section, values in expected.items():
+            stored = self.meta.get(section, {})
+            for key, value in values.items():
+                if stored.get(key) != value:
+                    raise DatasetError(
+                        f"dataset was collected with {section}.{key}={stored.get(key)!r}, "
+                        f"but this run asks for {section}.{key}={value!r}; collect a new dataset"
+                    )
+
+
+def collect(
+    env_cfg: EnvConfig, data_cfg: DataConfig, seed: int, palette: str | None = None, progress: bool = True
+) -> FrameDataset:
+    """Collect ``data_cfg.num_frames`` frames; same arguments, same dataset."""
+    env = make_env(env_cfg, palette=palette)
+    push = push_env(env)
+    rng = np.random.default_rng(seed)
+    per_episode = data_cfg.frames_per_episode
+    n_episodes = -(-data_cfg.num_frames // per_episode)
+    n_heldout = max(1, round(n_episodes * data_cfg.heldout_fraction))
+    heldout_episodes = set(rng.choice(n_episodes, size=n_heldout, replace=False).tolist())
+    columns: dict[str, list[Any]] = {name: [] for name in ARRAYS}
+    for episode in tqdm(range(n_episodes), desc="collect", unit="episode", disable=not progress):
+        env.reset(seed=int(rng.integers(2**31)))
+        env.action_space.seed(int(rng.integers(2**31)))
+        teleport = rng.random() < data_cfg.teleport_fraction
+        start = len(columns["states"])
+        for step in range(per_episode):
+            if step > 0:
+                _advance(env, push, teleport)
+            columns["images"].append(env.render())
+            columns["states"].append(push.state.astype(np.float32))
+            columns["episodes"].append(episode)
+            columns["context_index"].append(start)
+            columns["heldout"].append(episode in heldout_episodes)
+            columns["object_rgb"].append(np.asarray(push.appearance.rgb, dtype=np.float32))
+            columns["object_radius"].append(push.appearance.radius)
+            columns["object_shape"].append(SHAPES.index(push.appearance.shape))
+    env.close()
+    arrays = {name: np.asarray(values)[: data_cfg.num_frames] for name, values in columns.items()}
+    arrays = _typed(arrays)
+    meta = {
+        "env": _collection_env(env_cfg, palette),
+        "data": asdict(data_cfg),
+        "seed": seed,
+    }
+    return FrameDataset(**arrays, meta=meta)
+
+
+def _advance(env: Any, push: Any, teleport: bool) -> None:
+    if teleport:
+        state = push.sample_state()
+        push.set_state(state[:2], state[2:])
+    else:
+        env.step(env.action_space.sample())
+
+
+def _typed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    dtypes = {
+        "images": np.uint8,
+        "states": np.float32,
+        "episodes": np.int64,
+        "context_index": np.int64,
+        "heldout": bool,
+        "object_rgb": np.float32,
+        "object_radius": np.float32,
+        "object_shape": np.int64,
+    }
+    return {name: arrays[name].astype(dtypes[name], copy=False) for name in ARRAYS}
+
+
+def _collection_env(env: EnvConfig, palette: str | None = None) -> dict[str, Any]:
+    """The env settings a dataset depends on (episode length and eval palette do not matter)."""
+    return {"id": env.id, "image_size": env.image_size, "palette": palette or env.palette}

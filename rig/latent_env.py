@@ -1,0 +1,261 @@
+"""The latent goal env: a rendering ``PushEnv`` seen through a frozen representation.
+
+The agent observes ``{"observation", "achieved_goal", "desired_goal"}``, all latents of the
+representation (the encoder mean; ``[mu_z, c]`` for the CC-VAE). Goals come from one of two sources:
+
+- ``GoalMode.TRAIN``: imagined, sampled from the representation's prior (for the CC-VAE with the context
+  c of this episode's first frame);
+- ``GoalMode.EVAL``: the env's real goal, rendered with ``goal_image()`` and encoded.
+
+Each step renders one frame and encodes it once, on the representation's device. The reward is the
+negative latent distance (or its thresholded, sparse version) and ``compute_reward`` works on batches,
+so stable-baselines3 can recompute it for relabelled goals. ``info`` passes the env's true
+``puck_distance``, ``hand_distance`` and ``is_success`` through, so evaluation measures real goal reaching.
+
+For the state oracle (``input_kind == "state"``) the "latent" is the env's true state vector (through the
+identity representation's ``encode``) and the real goal is the env's state goal; nothing needs rendering.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, SupportsFloat, cast
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from rig.config import EnvConfig
+from rig.envs import make_env, push_env
+from rig.representation import RepresentationModule, images_to_tensor, tensor_to_images
+from rig.representation.base import module_device
+
+Array = np.ndarray
+Obs = dict[str, Array]
+
+REWARDS = ("latent_distance", "sparse")
+
+
+class GoalMode(enum.Enum):
+    TRAIN = "train"
+    """goals imagined from the representation's prior"""
+    EVAL = "eval"
+    """the env's real goal image, encoded"""
+
+
+def latent_reward(achieved: Array, desired: Array, kind: str, sparse_threshold: float) -> Array:
+    """-||achieved - desired|| (``latent_distance``) or -[distance > threshold] (``sparse``), batched.
+
+    Works on single vectors and on batches of shape (..., latent_dim).
+    """
+    difference = np.asarray(achieved, dtype=np.float64) - np.asarray(desired, dtype=np.float64)
+    # axis=-1 even for single vectors, so a batch row and the same single vector round identically.
+    distance = np.linalg.norm(difference, axis=-1)
+    if kind == "sparse":
+        return (distance <= sparse_threshold).astype(np.float64) - 1.0
+    return -distance
+
+
+def make_latent_env(
+    env_cfg: EnvConfig,
+    representation: RepresentationModule,
+    mode: GoalMode | str,
+    seed: int | None = None,
+    palette: str | None = None,
+    record: bool = False,
+    reward: str = "latent_distance",
+    sparse_threshold: float = 1.0,
+) -> LatentGoalEnv:
+    """A ``LatentGoalEnv`` on a fresh env; with a state representation it renders only if ``record``."""
+    render = record or representation.input_kind == "image"
+    env = make_env(env_cfg, palette=palette, render=render)
+    return LatentGoalEnv(env, representation, mode, reward, sparse_threshold, seed)
+
+
+class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
+    """A goal env whose observations, goals and rewards live in the representation's latent space.
+
+    Args:
+        env: a ``PushEnv`` under gymnasium wrappers, as made by ``rig.envs.make_env``; it must render
+            (``render_mode="rgb_array"``) unless the representation works on states.
+        representation: a frozen representation; it is put in eval mode and used without gradients.
+        mode: where goals come from (``GoalMode`` or its value); ``set_mode`` switches it.
+        reward: ``latent_distance`` or ``sparse``.
+        sparse_threshold: latent distance under which the sparse reward counts the goal as reached.
+        seed: seeds the prior samples; ``reset(seed=...)`` reseeds them along with the env.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env[Obs, Array],
+        representation: RepresentationModule,
+        mode: GoalMode | str = GoalMode.TRAIN,
+        reward: str = "latent_distance",
+        sparse_threshold: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        self.push = push_env(env)
+        self.representation = representation.eval()
+        self.uses_images = representation.input_kind == "image"
+        self.renders = env.render_mode == "rgb_array"
+        if self.uses_images and not self.renders:
+            raise ValueError("an image representation needs an env made with render_mode='rgb_array'")
+        self.device = module_device(representation)
+        self.mode = GoalMode(mode)
+        self.reward_kind = reward
+        self.sparse_threshold = float(sparse_threshold)
+        self.observation_space = _latent_space(representation.latent_dim)  # type: ignore[assignment]
+        # Episode goals and relabelling draws get separate streams, so the goals an agent sees do not
+        # depend on how many relabelling batches were drawn in between.
+        self._goal_generator = torch.Generator(device=self.device)
+        self._relabel_generator = torch.Generator(device=self.device)
+        self._seed_generators(seed)
+        self.latent_goal = np.zeros(representation.latent_dim, dtype=np.float32)
+        self.last_frame: Array | None = None
+        self._goal_frame: Array | None = None
+        self._decoded_goal: Array | None = None
+        self._context_images: torch.Tensor | None = None
+        self._context_latent: torch.Tensor | None = None
+
+    # ----------------------------------------------------------------- gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        if seed is not None:
+            self._seed_generators(seed)
+        state_obs, info = self.env.reset(seed=seed, options=options)
+        self._goal_frame = self._decoded_goal = None
+        frame = self._render()
+        self._start_episode_context(frame)
+        latent = self._latent_of(frame, state_obs)
+        self.latent_goal = self._real_goal(state_obs) if self.mode is GoalMode.EVAL else self._imagined_goal()
+        return self._latent_obs(latent), info
+
+    def step(self, action: Array) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        state_obs, _, terminated, truncated, info = self.env.step(action)
+        latent = self._latent_of(self._render(), state_obs)
+        obs = self._latent_obs(latent)
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        info = {**info, "latent_distance": float(np.linalg.norm(latent - self.latent_goal))}
+        return obs, reward, terminated, truncated, info
+
+    def render(self) -> Array | None:
+        """The frame of the last step; rendering again would cost a second pass per step."""
+        return None if self.last_frame is None else self.last_frame.copy()
+
+    # ------------------------------------------------------------ goal-env interface
+    def compute_reward(self, achieved_goal: Array, desired_goal: Array, info: Any) -> Array:
+        """Batched reward of ``achieved_goal`` for ``desired_goal``; ``info`` is not needed."""
+        return latent_reward(achieved_goal, desired_goal, self.reward_kind, self.sparse_threshold)
+
+    def sample_prior_goals(self, latents: Array) -> Array:
+        """One fresh imagined goal per row of ``latents``, each keeping that row's context part.
+
+        The relabelling buffer calls this through the VecEnv, as it calls ``compute_reward``. For the CC-VAE
+        only z is drawn from the prior and the row's own context c (its last ``context_dim`` entries) is kept.
+        """
+        latents = np.asarray(latents, dtype=np.float32)
+        context_dim = self.representation.context_dim
+        context = None
+        if context_dim:
+            context = torch.as_tensor(latents[:, -context_dim:], device=self.device)
+        with torch.inference_mode():
+            goals = self.representation.sample_prior(
+                len(latents), context=context, generator=self._relabel_generator
+            )
+        return goals.cpu().numpy().astype(np.float32)
+
+    def set_mode(self, mode: GoalMode | str) -> None:
+        """Switch the goal source; it takes effect at the next reset."""
+        self.mode = GoalMode(mode)
+
+    # ------------------------------------------------------------- for evaluation GIFs
+    @property
+    def goal_frame(self) -> Array:
+        """The env's real goal image of this episode (the agent's goal in eval mode)."""
+        if self._goal_frame is None:
+            self._goal_frame = self.push.goal_image()
+        return self._goal_frame
+
+    @property
+    def decoded_goal(self) -> Array | None:
+        """The latent goal decoded to an image; None for a state representation."""
+        if not self.uses_images:
+            return None
+        if self._decoded_goal is None:
+            with torch.inference_mode():
+                latent = torch.as_tensor(self.latent_goal[None], device=self.device)
+                self._decoded_goal = tensor_to_images(self.representation.decode(latent))[0]
+        return self._decoded_goal
+
+    # -------------------------------------------------------------------- internals
+    def _seed_generators(self, seed: int | None) -> None:
+        if seed is None:
+            self._goal_generator.seed()
+            self._relabel_generator.seed()
+            return
+        goal_seed, relabel_seed = np.random.SeedSequence(seed).generate_state(2)
+        self._goal_generator.manual_seed(int(goal_seed))
+        self._relabel_generator.manual_seed(int(relabel_seed))
+
+    def _render(self) -> Array | None:
+        self.last_frame = cast("Array | None", self.env.render()) if self.renders else None
+        return self.last_frame
+
+    def _start_episode_context(self, frame: Array | None) -> None:
+        """The CC-VAE keeps the reset frame (and its latent c) as the context of the whole episode."""
+        if self.representation.context_dim == 0:
+            return
+        assert frame is not None
+        with torch.inference_mode():
+            self._context_images = images_to_tensor(frame, self.device)
+            self._context_latent = self.representation.encode_context(self._context_images)
+
+    def _latent_of(self, frame: Array | None, state_obs: Obs) -> Array:
+        """The current latent: the encoded frame, or the encoded true state for a state representation."""
+        if not self.uses_images:
+            return self._encode_state(state_obs["observation"])
+        assert frame is not None
+        return self._encode(frame)
+
+    def _encode(self, frame: Array) -> Array:
+        with torch.inference_mode():
+            images = images_to_tensor(frame, self.device)
+            latent = self.representation.encode(images, context=self._context_images)
+        return latent[0].cpu().numpy().astype(np.float32)
+
+    def _encode_state(self, state: Array) -> Array:
+        # The oracle goes through encode too (the identity, with its shape check): one code path for all.
+        with torch.inference_mode():
+            states = torch.as_tensor(np.asarray(state, dtype=np.float32)[None], device=self.device)
+            latent = self.representation.encode(states)
+        return latent[0].cpu().numpy().astype(np.float32)
+
+    def _imagined_goal(self) -> Array:
+        with torch.inference_mode():
+            goal = self.representation.sample_prior(
+                1, context=self._context_latent, generator=self._goal_generator
+            )
+        return goal[0].cpu().numpy().astype(np.float32)
+
+    def _real_goal(self, state_obs: Obs) -> Array:
+        if not self.uses_images:
+            return self._encode_state(state_obs["desired_goal"])
+        return self._encode(self.goal_frame)
+
+    def _latent_obs(self, latent: Array) -> Obs:
+        return {
+            "observation": latent,
+            "achieved_goal": latent.copy(),
+            "desired_goal": self.latent_goal.copy(),
+        }
+
+
+def _latent_space(latent_dim: int) -> spaces.Dict:
+    # Latents are unbounded (prior samples are Gaussian); SB3 only flattens these, never rescales them.
+    box = spaces.Box(-np.inf, np.inf, shape=(latent_dim,), dtype=np.float32)
+    return spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})

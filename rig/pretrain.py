@@ -1,0 +1,244 @@
+"""Representation pretraining: a frame dataset in, a trained beta-VAE or CC-VAE and its diagnostics out.
+
+The stage directory holds ``last.pt`` (weights, optimiser and progress, written after every epoch),
+``best.pt`` (the weights with the lowest held-out loss, loadable with ``load_representation``),
+``progress.csv``, TensorBoard events, the diagnostic grids and ``metrics.json``. A run that stops
+for any reason resumes from ``last.pt``; a non-finite loss stops training and keeps it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as stdio
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
+from rig import io
+from rig.config import Config, VAEConfig
+from rig.data import FrameDataset
+from rig.diagnostics import write_diagnostics
+from rig.representation import (
+    RepresentationModule,
+    build_representation,
+    load_representation,
+    read_checkpoint,
+    save_representation,
+)
+from rig.representation.checkpoint import load_state_checked
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class PretrainResult:
+    representation: RepresentationModule
+    checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} was asked for, but torch sees no CUDA device")
+    return device
+
+
+def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule:
+    """A fresh, untrained representation of the configured kind."""
+    if cfg.kind == "state":
+        low = [*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low]
+        high = [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high]
+        return build_representation("state", {"low": low, "high": high})
+    shared = {"z_dim": cfg.z_dim, "beta": cfg.beta, "likelihood": cfg.likelihood, "image_size": image_size}
+    if cfg.kind == "cc_vae":
+        return build_representation("cc_vae", {**shared, "context_dim": cfg.context_dim})
+    return build_representation("beta_vae", shared)
+
+
+def pretrain(
+    cfg: Config,
+    dataset: FrameDataset,
+    out_dir: str | Path,
+    heldout_colours: FrameDataset | None = None,
+    progress: bool = True,
+) -> PretrainResult:
+    """Train on ``dataset`` (resuming a run found in ``out_dir``), then diagnose the best weights."""
+    out_dir = Path(out_dir)
+    dataset.check_matches(cfg.env)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = make_representation(cfg.vae, cfg.env.image_size).to(device)
+    if cfg.vae.kind == "state":
+        path = out_dir / "best.pt"
+        save_representation(path, model)
+        return PretrainResult(model, path, {})
+    trainer = _Trainer(cfg, model, dataset, out_dir, device)
+    trainer.fit(progress)
+    model = load_representation(out_dir / "best.pt", map_location=device)
+    model.eval()
+    metrics = write_diagnostics(model, dataset, out_dir, heldout_colour_dataset=heldout_colours)
+    metrics["training"] = trainer.summary()
+    io.write_json(out_dir / "metrics.json", metrics)
+    return PretrainResult(model, out_dir / "best.pt", metrics)
+
+
+class _Trainer:
+    """The epoch loop with its checkpoints and logs; one instance per pretraining run."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        model: RepresentationModule,
+        dataset: FrameDataset,
+        out_dir: Path,
+        device: torch.device,
+    ) -> None:
+        self.cfg, self.model, self.out_dir, self.device = cfg, model, out_dir, device
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.vae.lr)
+        frames = torch.from_numpy(dataset.images).to(device)
+        self.frames = frames.permute(0, 3, 1, 2).contiguous()  # uint8 on the device: 4x less than float
+        self.context_index = torch.from_numpy(dataset.context_index).to(device)
+        self.train_index = torch.from_numpy(dataset.split(heldout=False)).to(device)
+        self.heldout_index = torch.from_numpy(dataset.split(heldout=True)).to(device)
+        # Everything that shapes the weights except the epoch budget, which a resumed run may extend.
+        settings = {key: value for key, value in asdict(cfg.vae).items() if key != "epochs"}
+        self.fingerprint = {
+            "vae": settings,
+            "seed": cfg.seed,
+            "frames": len(dataset),
+            "data": dataset.meta,
+        }
+        self.history: list[dict[str, float]] = []
+        self.start_epoch, self.best_loss, self.train_seconds, self.images_seen = 0, math.inf, 0.0, 0
+        self._resume()
+
+    def fit(self, progress: bool) -> None:
+        writer = SummaryWriter(log_dir=str(self.out_dir / "tensorboard"))
+        epochs = range(self.start_epoch, self.cfg.vae.epochs)
+        try:
+            for epoch in tqdm(
+                epochs,
+                desc="pretrain",
+                unit="epoch",
+                disable=not progress,
+                initial=self.start_epoch,
+                total=self.cfg.vae.epochs,
+            ):
+                row = {"epoch": float(epoch), **self._train_epoch(epoch), **self._heldout_metrics()}
+                self.history.append(row)
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(f"pretrain/{key}", value, epoch)
+                self._save(epoch, row["heldout/loss"])
+        finally:
+            writer.close()
+
+    def summary(self) -> dict[str, float | str]:
+        rate = self.images_seen / self.train_seconds if self.train_seconds else float("nan")
+        return {
+            "epochs": float(len(self.history)),
+            "train_seconds": self.train_seconds,
+            "images_per_second": rate,
+            "best_heldout_loss": self.best_loss,
+            "device": str(self.device),
+        }
+
+    def _batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images = self.frames[index].float().div_(255.0)
+        if self.cfg.vae.kind != "cc_vae":
+            return images, None
+        return images, self.frames[self.context_index[index]].float().div_(255.0)
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        generator = torch.Generator(device="cpu").manual_seed(self.cfg.seed * 100_003 + epoch)
+        order = self.train_index[torch.randperm(len(self.train_index), generator=generator).to(self.device)]
+        totals: dict[str, float] = defaultdict(float)
+        start = time.perf_counter()
+        for batch_number, index in enumerate(order.split(self.cfg.vae.batch_size)):
+            images, contexts = self._batch(index)
+            loss, metrics = self.model.loss(images, contexts)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
+                    f"{self.out_dir / 'last.pt'} keeps the last good epoch. Try a lower vae.lr or vae.beta."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            for key, value in metrics.items():
+                totals[key] += value * len(index)
+        self.train_seconds += time.perf_counter() - start
+        self.images_seen += len(order)
+        return {f"train/{key}": value / len(order) for key, value in totals.items()}
+
+    @torch.no_grad()
+    def _heldout_metrics(self) -> dict[str, float]:
+        self.model.eval()
+        totals: dict[str, float] = defaultdict(float)
+        for index in self.heldout_index.split(512):
+            _, metrics = self.model.loss(*self._batch(index))
+            for key, value in metrics.items():
+                totals[key] += value * len(index)
+        return {f"heldout/{key}": value / len(self.heldout_index) for key, value in totals.items()}
+
+    def _save(self, epoch: int, heldout_loss: float) -> None:
+        if heldout_loss < self.best_loss:
+            self.best_loss = heldout_loss
+            save_representation(
+                self.out_dir / "best.pt", self.model, {"epoch": epoch, "heldout_loss": heldout_loss}
+            )
+        # last.pt is a representation checkpoint too, with what resuming needs on top.
+        progress = {
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": epoch,
+            "best_loss": self.best_loss,
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "images_seen": self.images_seen,
+            "fingerprint": self.fingerprint,
+            "torch_rng": torch.get_rng_state(),
+        }
+        save_representation(self.out_dir / "last.pt", self.model, progress)
+        io.write_text(self.out_dir / "progress.csv", _to_csv(self.history))
+
+    def _resume(self) -> None:
+        path = self.out_dir / "last.pt"
+        if not path.exists():
+            return
+        state = read_checkpoint(path, map_location=self.device)
+        if state.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{path} belongs to a pretraining run with other settings or data; "
+                "delete the directory or choose another run_dir"
+            )
+        load_state_checked(self.model, state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best_loss = float(state["best_loss"])
+        self.history = list(state["history"])
+        self.train_seconds = float(state["train_seconds"])
+        self.images_seen = int(state["images_seen"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+
+
+def _to_csv(rows: list[dict[str, float]]) -> str:
+    buffer = stdio.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,164 @@
+"""The ``Representation`` protocol and the helpers the representations share.
+
+A representation maps what the env shows (an image, or a state vector for the oracle) to the vector the
+agent sees, samples imagined goals from its prior, and decodes latents back to images for inspection.
+
+Loss convention of the VAEs (it fixes what ``beta`` means). Per image, with ``x`` in [0, 1]:
+
+- reconstruction = negative log-likelihood summed over all 3 * H * W values, up to a constant:
+  ``gaussian``: ``sum((x - sigmoid(logits))**2)``, a Gaussian with variance 1/2 whose mean is squashed into
+  [0, 1] by a sigmoid; ``bernoulli``: ``sum(BCE_with_logits(logits, x))``.
+- KL = closed-form KL(N(mu, sigma^2) || N(0, I)) summed over the latent dims.
+- loss = mean over the batch of (reconstruction + beta * KL).
+
+Because the reconstruction is a per-image sum, beta here is not the per-pixel-mean beta of Skew-Fit
+(beta 20 there is about 20 / (3 * 48 * 48) here).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
+@runtime_checkable
+class Representation(Protocol):
+    """What the latent goal env, relabelling, evaluation and diagnostics rely on."""
+
+    input_kind: str
+    """"image" for the VAEs, "state" for the identity on state vectors."""
+    latent_dim: int
+    """Size of the vector the agent sees ([mu_z, c] for the CC-VAE)."""
+    z_dim: int
+    """Size of the part drawn from the prior; equals latent_dim except for the CC-VAE."""
+    context_dim: int
+    """Size of the context latent c; 0 when there is none."""
+
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """(B, latent_dim) encoder means, no sampling; ``context`` is the context image batch x0 (CC-VAE)."""
+        ...
+
+    def encode_context(self, context: Tensor) -> Tensor:
+        """(B, context_dim) context latents of context images; (B, 0) for models without context."""
+        ...
+
+    def sample_prior(
+        self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """(n, latent_dim) imagined goals; ``context`` is an already encoded context latent (CC-VAE only)."""
+        ...
+
+    def decode(self, latent: Tensor) -> Tensor:
+        """(B, 3, H, W) images in [0, 1] for the VAEs; the latent itself for the identity."""
+        ...
+
+    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        """Scalar training loss and per-image-mean metrics ("loss", "recon", "kl", "mse", ...)."""
+        ...
+
+    def kl_per_dim(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """(z_dim,) KL of each latent dim from the prior, averaged over the batch."""
+        ...
+
+    def config_dict(self) -> dict[str, object]:
+        """The constructor kwargs, enough to rebuild the model for a checkpoint."""
+        ...
+
+
+def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
+    """uint8 (B, H, W, 3) or (H, W, 3) frames -> float (B, 3, H, W) in [0, 1] on ``device``."""
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {images.dtype}")
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (B, H, W, 3) or (H, W, 3), got {images.shape}")
+    # Move the uint8 bytes first: a quarter of the float32 traffic.
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    return pixels.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def tensor_to_images(x: Tensor) -> np.ndarray:
+    """float (B, 3, H, W) in [0, 1] -> uint8 (B, H, W, 3), clamped and rounded."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) tensor, got {tuple(x.shape)}")
+    pixels = (x.detach().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def check_likelihood(likelihood: str) -> str:
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    return likelihood
+
+
+def reconstruction_nll(logits: Tensor, target: Tensor, likelihood: str) -> Tensor:
+    """(B,) negative log-likelihood of each target image, summed over its values (see module docstring)."""
+    if likelihood == "gaussian":
+        per_value = (target - torch.sigmoid(logits)).square()
+    else:
+        per_value = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return per_value.flatten(1).sum(dim=1)
+
+
+def reconstruction_mse(logits: Tensor, target: Tensor) -> Tensor:
+    """Per-value mean squared error of the decoded image, comparable across likelihoods."""
+    return F.mse_loss(torch.sigmoid(logits), target)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """(B, z_dim) closed-form KL(N(mu, exp(logvar)) || N(0, 1)) of each latent dim."""
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+
+def standard_normal(
+    n: int, dim: int, device: torch.device, generator: torch.Generator | None = None
+) -> Tensor:
+    if n < 0:
+        raise ValueError(f"cannot draw {n} samples")
+    return torch.randn(n, dim, device=device, generator=generator)
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of the module's first parameter or buffer."""
+    for tensor in [*module.parameters(), *module.buffers()]:
+        return tensor.device
+    return torch.device("cpu")
+
+
+def reject_context(context: Tensor | None, owner: str) -> None:
+    if context is not None:
+        raise ValueError(f"{owner} takes no context; pass context=None (only CCVAE is context-conditioned)")
+
+
+def require_context(context: Tensor | None, owner: str) -> Tensor:
+    if context is None:
+        raise ValueError(f"{owner} needs a context: the context images x0 (their latent for sample_prior)")
+    return context
+
+
+def check_images(x: Tensor, image_size: int, what: str) -> None:
+    expected = (3, image_size, image_size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"{what} must have shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+
+
+def check_last_dim(x: Tensor, size: int, what: str) -> None:
+    if x.ndim != 2 or x.shape[1] != size:
+        raise ValueError(f"{what} must have shape (B, {size}), got {tuple(x.shape)}")
+
+
+def scalar_metrics(**values: Tensor) -> dict[str, float]:
+    """Detached scalars as floats, read back in one device sync."""
+    stacked = torch.stack([value.detach().float().reshape(()) for value in values.values()])
+    return dict(zip(values, stacked.tolist(), strict=True))

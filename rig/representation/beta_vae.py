@@ -1,0 +1,98 @@
+"""beta-VAE on RGB frames (RIG): the RL representation is the encoder mean, imagined goals come from N(0, I).
+
+loss = mean over the batch of [recon(x | z) + beta * KL(q(z | x) || N(0, I))], with the reconstruction
+summed over all 3 * H * W values (the convention in ``rig.representation.base``). Decoder outputs are logits;
+``decode`` applies a sigmoid for both likelihoods, so for the Gaussian likelihood the sigmoid is the mean.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rig.representation.base import (
+    check_images,
+    check_last_dim,
+    check_likelihood,
+    gaussian_kl,
+    module_device,
+    reconstruction_mse,
+    reconstruction_nll,
+    reject_context,
+    reparameterize,
+    scalar_metrics,
+    standard_normal,
+)
+from rig.representation.nets import ConvDecoder, GaussianEncoder
+
+
+class BetaVAE(nn.Module):
+    input_kind = "image"
+    context_dim = 0
+
+    def __init__(
+        self,
+        z_dim: int = 4,
+        beta: float = 1.0,
+        likelihood: str = "gaussian",
+        image_size: int = 48,
+        hidden_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        if z_dim < 1:
+            raise ValueError(f"z_dim must be >= 1, got {z_dim}")
+        self.z_dim = z_dim
+        self.latent_dim = z_dim
+        self.beta = float(beta)
+        self.likelihood = check_likelihood(likelihood)
+        self.image_size = image_size
+        self.hidden_dim = hidden_dim
+        self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim)
+        self.decoder = ConvDecoder(z_dim, image_size, hidden_dim)
+
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        reject_context(context, "BetaVAE")
+        check_images(x, self.image_size, "x")
+        mu: Tensor = self.encoder(x)[0]
+        return mu
+
+    def encode_context(self, context: Tensor) -> Tensor:
+        return context.new_zeros((context.shape[0], 0))
+
+    def sample_prior(
+        self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        reject_context(context, "BetaVAE")
+        return standard_normal(n, self.z_dim, module_device(self), generator)
+
+    def decode(self, latent: Tensor) -> Tensor:
+        check_last_dim(latent, self.latent_dim, "latent")
+        return torch.sigmoid(self.decoder(latent))
+
+    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        reject_context(context, "BetaVAE")
+        check_images(x, self.image_size, "x")
+        mu, logvar = self.encoder(x)
+        logits = self.decoder(reparameterize(mu, logvar))
+        recon = reconstruction_nll(logits, x, self.likelihood)
+        kl = gaussian_kl(mu, logvar).sum(dim=1)
+        loss = (recon + self.beta * kl).mean()
+        metrics = scalar_metrics(
+            loss=loss, recon=recon.mean(), kl=kl.mean(), mse=reconstruction_mse(logits, x)
+        )
+        return loss, metrics
+
+    def kl_per_dim(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        reject_context(context, "BetaVAE")
+        check_images(x, self.image_size, "x")
+        mu, logvar = self.encoder(x)
+        return gaussian_kl(mu, logvar).mean(dim=0)
+
+    def config_dict(self) -> dict[str, object]:
+        return {
+            "z_dim": self.z_dim,
+            "beta": self.beta,
+            "likelihood": self.likelihood,
+            "image_size": self.image_size,
+            "hidden_dim": self.hidden_dim,
+        }

@@ -1,0 +1,140 @@
+"""Context-conditioned VAE (CC-RIG): imagined goals stay consistent with the scene of the episode.
+
+- A context encoder e0 with its own weights maps the episode's first frame x0 to a deterministic c.
+- The posterior q(z | x_t, x0) sees both frames stacked as 6 channels, so its first conv can compare them
+  pixel by pixel and z only has to carry what differs from the context (where things moved).
+- The decoder p(x_t | z, c) takes [z, c]; a second decoder reconstructs x0 from c alone, which forces c
+  to hold the scene's appearance.
+
+loss = mean over the batch of [recon(x_t | z, c) + recon(x0 | c) + beta * KL(q(z | x_t, x0) || N(0, I))],
+with the KL on z only and reconstructions summed over pixels (the convention in ``rig.representation.base``).
+The RL representation is [mu_z, c]; imagined goals are [z ~ N(0, I), c of the current episode].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rig.representation.base import (
+    check_images,
+    check_last_dim,
+    check_likelihood,
+    gaussian_kl,
+    module_device,
+    reconstruction_mse,
+    reconstruction_nll,
+    reparameterize,
+    require_context,
+    scalar_metrics,
+    standard_normal,
+)
+from rig.representation.nets import ContextEncoder, ConvDecoder, GaussianEncoder
+
+
+class CCVAE(nn.Module):
+    input_kind = "image"
+
+    def __init__(
+        self,
+        z_dim: int = 6,
+        context_dim: int = 4,
+        beta: float = 1.0,
+        likelihood: str = "gaussian",
+        image_size: int = 48,
+        hidden_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        if z_dim < 1 or context_dim < 1:
+            raise ValueError(f"z_dim and context_dim must be >= 1, got {z_dim} and {context_dim}")
+        self.z_dim = z_dim
+        self.context_dim = context_dim
+        self.latent_dim = z_dim + context_dim
+        self.beta = float(beta)
+        self.likelihood = check_likelihood(likelihood)
+        self.image_size = image_size
+        self.hidden_dim = hidden_dim
+        self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
+        self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim)
+        self.decoder = ConvDecoder(z_dim + context_dim, image_size, hidden_dim)
+        self.context_decoder = ConvDecoder(context_dim, image_size, hidden_dim)
+
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        context_images = self._context_images(x, context)
+        mu, _ = self.encoder(torch.cat([x, context_images], dim=1))
+        return torch.cat([mu, self.context_encoder(context_images)], dim=1)
+
+    def encode_context(self, context: Tensor) -> Tensor:
+        check_images(context, self.image_size, "context")
+        c: Tensor = self.context_encoder(context)
+        return c
+
+    def sample_prior(
+        self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Imagined goals [z ~ N(0, I), c].
+
+        ``context`` is an encoded context latent c: (n, context_dim), (1, context_dim) or (context_dim,).
+        """
+        context_latent = require_context(context, "CCVAE.sample_prior")
+        z = standard_normal(n, self.z_dim, module_device(self), generator)
+        return torch.cat([z, self._broadcast_context_latent(context_latent, n).to(z)], dim=1)
+
+    def decode(self, latent: Tensor) -> Tensor:
+        check_last_dim(latent, self.latent_dim, "latent")
+        return torch.sigmoid(self.decoder(latent))
+
+    def decode_context(self, context_latent: Tensor) -> Tensor:
+        """The context image the context decoder reconstructs from c alone."""
+        check_last_dim(context_latent, self.context_dim, "context_latent")
+        return torch.sigmoid(self.context_decoder(context_latent))
+
+    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        context_images = self._context_images(x, context)
+        mu, logvar = self.encoder(torch.cat([x, context_images], dim=1))
+        c = self.context_encoder(context_images)
+        logits = self.decoder(torch.cat([reparameterize(mu, logvar), c], dim=1))
+        recon = reconstruction_nll(logits, x, self.likelihood)
+        recon_context = reconstruction_nll(self.context_decoder(c), context_images, self.likelihood)
+        kl = gaussian_kl(mu, logvar).sum(dim=1)
+        loss = (recon + recon_context + self.beta * kl).mean()
+        metrics = scalar_metrics(
+            loss=loss,
+            recon=recon.mean(),
+            recon_context=recon_context.mean(),
+            kl=kl.mean(),
+            mse=reconstruction_mse(logits, x),
+        )
+        return loss, metrics
+
+    def kl_per_dim(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        context_images = self._context_images(x, context)
+        mu, logvar = self.encoder(torch.cat([x, context_images], dim=1))
+        return gaussian_kl(mu, logvar).mean(dim=0)
+
+    def config_dict(self) -> dict[str, object]:
+        return {
+            "z_dim": self.z_dim,
+            "context_dim": self.context_dim,
+            "beta": self.beta,
+            "likelihood": self.likelihood,
+            "image_size": self.image_size,
+            "hidden_dim": self.hidden_dim,
+        }
+
+    def _context_images(self, x: Tensor, context: Tensor | None) -> Tensor:
+        context_images = require_context(context, "CCVAE")
+        check_images(x, self.image_size, "x")
+        check_images(context_images, self.image_size, "context")
+        if context_images.shape[0] != x.shape[0]:
+            raise ValueError(f"x and context batch sizes differ: {x.shape[0]} vs {context_images.shape[0]}")
+        return context_images
+
+    def _broadcast_context_latent(self, context_latent: Tensor, n: int) -> Tensor:
+        rows = context_latent[None] if context_latent.ndim == 1 else context_latent
+        if rows.ndim != 2 or rows.shape[1] != self.context_dim or rows.shape[0] not in (1, n):
+            raise ValueError(
+                f"context latent must have shape ({n}, {self.context_dim}), (1, {self.context_dim}) "
+                f"or ({self.context_dim},), got {tuple(context_latent.shape)}"
+            )
+        return rows.expand(n, -1)

@@ -1,0 +1,154 @@
+"""Conv encoder and decoder for square RGB images, after the 48 px RIG / Skew-Fit architecture.
+
+Encoder: Conv(c->16, k5, s3), Conv(16->32, k3, s2), Conv(32->64, k3, s2), each followed by ReLU, no padding.
+48 px goes 48 -> 15 -> 7 -> 3 (576 features); 84 px goes 84 -> 27 -> 13 -> 6 (2304 features).
+
+Decoder: linear layers to 64 x g x g (g = the encoder's last grid), then ConvTranspose 3x3 s2, 3x3 s2 and
+6x6 s3. Each transposed conv gets the ``output_padding`` that restores the size its mirrored encoder conv
+received, so the decoder is an exact mirror at any supported size without resampling; 48 and 84 need no
+padding at all. For sizes with (size - 5) % 3 == 0 the 6x6 kernel overshoots by one pixel, and that last
+row and column are cropped.
+
+``hidden_dim`` puts one ReLU layer of that width between the conv features and the latent heads (and
+mirrors it in the decoder): with a 4-d latent, a purely linear map from 576 conv features is a narrow
+bottleneck to learn through. ``hidden_dim=0`` gives the reference's direct linear heads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LOGVAR_FLOOR = math.log(1e-3)
+"""Log of the smallest posterior variance; keeps exp(-logvar) and the KL finite."""
+
+
+class ConvSpec(NamedTuple):
+    channels: int
+    kernel: int
+    stride: int
+
+
+ENCODER_CONVS = (ConvSpec(16, 5, 3), ConvSpec(32, 3, 2), ConvSpec(64, 3, 2))
+DECONV_KERNELS = (3, 3, 6)
+"""Kernels of the transposed convs, in decoder order (the reference uses 6, not 5, for the last)."""
+
+
+def min_image_size() -> int:
+    size = 1
+    for spec in reversed(ENCODER_CONVS):
+        size = (size - 1) * spec.stride + spec.kernel
+    return size
+
+
+def encoder_grid_sizes(image_size: int) -> list[int]:
+    """Spatial size entering each encoder conv, then the final grid: [48, 15, 7, 3] for 48 px."""
+    if image_size < min_image_size():
+        raise ValueError(
+            f"image_size={image_size} is too small for the conv encoder (minimum {min_image_size()})"
+        )
+    sizes = [image_size]
+    for spec in ENCODER_CONVS:
+        sizes.append((sizes[-1] - spec.kernel) // spec.stride + 1)
+    return sizes
+
+
+def linear_stack(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    if hidden_dim < 0:
+        raise ValueError(f"hidden_dim must be >= 0, got {hidden_dim}")
+    if hidden_dim == 0:
+        return nn.Sequential(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+
+def floor_logvar(raw: Tensor) -> Tensor:
+    """log(exp(raw) + 1e-3): a smooth variance floor, which unlike a clamp never zeroes the gradient."""
+    return torch.logaddexp(raw, torch.full_like(raw, LOGVAR_FLOOR))
+
+
+class ConvTrunk(nn.Module):
+    """The encoder convs and flatten: (B, in_channels, S, S) -> (B, feature_dim)."""
+
+    def __init__(self, in_channels: int, image_size: int) -> None:
+        super().__init__()
+        encoder_grid_sizes(image_size)  # raises for sizes the convs cannot take
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for spec in ENCODER_CONVS:
+            layers += [nn.Conv2d(channels, spec.channels, spec.kernel, spec.stride), nn.ReLU()]
+            channels = spec.channels
+        layers.append(nn.Flatten())
+        self.net = nn.Sequential(*layers)
+        with torch.no_grad():
+            dummy = torch.zeros(1, in_channels, image_size, image_size)
+            self.feature_dim = int(self.net(dummy).shape[1])
+
+    def forward(self, images: Tensor) -> Tensor:
+        features: Tensor = self.net(images)
+        return features
+
+
+class GaussianEncoder(nn.Module):
+    """Images -> (mu, logvar) of a diagonal Gaussian posterior, with the variance floored."""
+
+    def __init__(self, in_channels: int, image_size: int, out_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.trunk = ConvTrunk(in_channels, image_size)
+        head_in = hidden_dim or self.trunk.feature_dim
+        self.hidden: nn.Module = nn.Identity()
+        if hidden_dim:
+            self.hidden = nn.Sequential(nn.Linear(self.trunk.feature_dim, hidden_dim), nn.ReLU())
+        self.mu = nn.Linear(head_in, out_dim)
+        self.logvar = nn.Linear(head_in, out_dim)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.hidden(self.trunk(images))
+        return self.mu(features), floor_logvar(self.logvar(features))
+
+
+class ContextEncoder(nn.Module):
+    """Context image x0 -> deterministic context latent c."""
+
+    def __init__(self, image_size: int, out_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.trunk = ConvTrunk(3, image_size)
+        self.fc = linear_stack(self.trunk.feature_dim, hidden_dim, out_dim)
+
+    def forward(self, images: Tensor) -> Tensor:
+        context: Tensor = self.fc(self.trunk(images))
+        return context
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_dim) -> (B, 3, S, S) logits, mirroring ConvTrunk."""
+
+    def __init__(self, in_dim: int, image_size: int, hidden_dim: int) -> None:
+        super().__init__()
+        grid_sizes = encoder_grid_sizes(image_size)
+        self.image_size = image_size
+        self.grid_shape = (ENCODER_CONVS[-1].channels, grid_sizes[-1], grid_sizes[-1])
+        self.fc = linear_stack(in_dim, hidden_dim, math.prod(self.grid_shape))
+        self.deconv = nn.Sequential(*_transposed_convs(grid_sizes, out_channels=3))
+
+    def forward(self, latent: Tensor) -> Tensor:
+        grid = F.relu(self.fc(latent)).view(-1, *self.grid_shape)
+        logits: Tensor = self.deconv(grid)
+        return logits[..., : self.image_size, : self.image_size]
+
+
+def _transposed_convs(grid_sizes: list[int], out_channels: int) -> list[nn.Module]:
+    channels = [spec.channels for spec in reversed(ENCODER_CONVS)] + [out_channels]
+    strides = [spec.stride for spec in reversed(ENCODER_CONVS)]
+    targets = grid_sizes[-2::-1]
+    size = grid_sizes[-1]
+    layers: list[nn.Module] = []
+    for i, (kernel, stride, target) in enumerate(zip(DECONV_KERNELS, strides, targets, strict=True)):
+        padding = max(target - ((size - 1) * stride + kernel), 0)
+        deconv = nn.ConvTranspose2d(channels[i], channels[i + 1], kernel, stride, output_padding=padding)
+        layers += [deconv, nn.ReLU()]
+        size = (size - 1) * stride + kernel + padding
+    return layers[:-1]  # the decoder outputs logits: no ReLU after the last layer

@@ -1,0 +1,88 @@
+"""Env steps per second of the RIG training loop against the state oracle, measured side by side.
+
+Both sides run the same algorithm, networks, batch size and gradient steps per env step (the default
+config: TD3, [400, 300], batch 128, one update per step) through the same code path (``make_training_env``
++ ``make_agent``). RIG renders a 48x48 frame and encodes it with a beta-VAE at every step and draws prior
+goals from the VAE when relabelling; the oracle reads the true state and draws goals from the goal boxes.
+The VAE is untrained: its weights do not change its speed.
+
+Each measurement runs in a fresh process (one MuJoCo GL context per process), and the two sides alternate
+round by round so machine noise hits both alike; the ratio of the medians is the figure to quote.
+
+    python scripts/bench_agent.py [--steps 1000] [--rounds 3] [--threads 1] [--algo td3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIDES = ("rig", "oracle")
+WARMUP_UPDATES = 100
+"""gradient steps taken before timing, so that lazy initialisation stays out of the measurement"""
+
+
+def measure(side: str, steps: int, threads: int, algo: str, device: str, seed: int) -> float:
+    """Training-loop env steps per second of one side, after the random-action phase and a warm-up."""
+    import torch
+
+    from rig.agent import make_agent, make_training_env
+    from rig.config import VAEConfig, load_config
+    from rig.pretrain import make_representation
+
+    torch.set_num_threads(threads)
+    # A short random phase: its steps skip the updates, which are what is being compared.
+    cfg = load_config(None, [f"agent.algo={algo}", "agent.learning_starts=200", f"seed={seed}"])
+    kind = "beta_vae" if side == "rig" else "state"
+    representation = make_representation(VAEConfig(kind=kind), cfg.env.image_size).to(device)
+    model = make_agent(cfg, make_training_env(cfg, representation), device)
+    model.learn(cfg.agent.learning_starts + WARMUP_UPDATES)
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def run_round(side: str, args: argparse.Namespace, seed: int) -> float:
+    command = [sys.executable, __file__, "--child", side, "--seed", str(seed)]
+    command += ["--steps", str(args.steps), "--threads", str(args.threads), "--algo", args.algo]
+    command += ["--device", args.device]
+    result = subprocess.run(command, env=dict(os.environ), check=True, capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--steps", type=int, default=1000, help="timed env steps per round and side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on both sides")
+    parser.add_argument("--algo", choices=("td3", "sac"), default="td3")
+    parser.add_argument("--device", default="cpu", help="torch device of agent and VAE on both sides")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(measure(args.child, args.steps, args.threads, args.algo, args.device, args.seed))
+        return
+    rates: dict[str, list[float]] = {side: [] for side in SIDES}
+    for round_index in range(args.rounds):
+        for side in SIDES:
+            rates[side].append(run_round(side, args, args.seed + round_index))
+    medians = {side: float(np.median(values)) for side, values in rates.items()}
+    print(
+        f"{args.algo}, default networks and batch, 1 gradient step per env step, {args.steps} timed steps, "
+        f"{args.rounds} alternating rounds, {args.threads} torch thread(s), device {args.device}"
+    )
+    for side, values in rates.items():
+        rounds = ", ".join(f"{value:.1f}" for value in values)
+        print(f"{side:>7}: {medians[side]:7.1f} env steps/s (median of {rounds})")
+    print(f"  ratio: RIG / oracle = {medians['rig'] / medians['oracle']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

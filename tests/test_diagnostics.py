@@ -1,0 +1,290 @@
+"""Diagnostics: probes, rank correlation, active units, object masks, the colour detector, grids and files."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from torch import Tensor, nn
+
+import envs  # noqa: F401  registers the envs
+from rig import diagnostics as diag
+from rig.config import load_config
+from rig.data import FrameDataset, collect
+from rig.representation import CCVAE, BetaVAE, StateRepresentation
+
+IMAGE_SIZE = 48
+
+
+# ----------------------------------------------------------------------------- fakes and data
+
+
+class FrameBank(nn.Module):
+    """A fake representation whose every prior sample decodes to a fixed rendered frame.
+
+    With ``context_dim=1`` (CC-VAE-like) the context latent is the index of the bank frame equal to the
+    context image, so samples under a context decode to that very frame; with ``context_dim=0`` every
+    sample decodes to bank frame 0, whatever the context.
+    """
+
+    input_kind = "image"
+    z_dim = 1
+
+    def __init__(self, frames: np.ndarray, context_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("frames", torch.as_tensor(frames).permute(0, 3, 1, 2).float() / 255.0)
+        self.context_dim = context_dim
+        self.latent_dim = 1
+
+    def encode_context(self, context: Tensor) -> Tensor:
+        distances = (self.frames[None] - context[:, None]).square().flatten(2).sum(-1)
+        return distances.argmin(dim=1, keepdim=True).float()
+
+    def sample_prior(
+        self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        return torch.zeros(n, 1) if context is None else context.reshape(1, 1).expand(n, 1)
+
+    def decode(self, latent: Tensor) -> Tensor:
+        return self.frames[latent[:, 0].long()]
+
+
+class PixelIdentity(nn.Module):
+    """A fake autoencoder that reconstructs perfectly, or returns a blank table when ``blank``."""
+
+    input_kind = "image"
+    context_dim = 0
+
+    def __init__(self, blank: bool = False) -> None:
+        super().__init__()
+        self.blank = blank
+        self.latent_dim = self.z_dim = 3 * IMAGE_SIZE * IMAGE_SIZE
+        self.encoded_in_training_mode: list[bool] = []
+
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        self.encoded_in_training_mode.append(self.training)
+        return x.flatten(1)
+
+    def decode(self, latent: Tensor) -> Tensor:
+        images = latent.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE)
+        if self.blank:
+            table = torch.as_tensor(diag.TABLE_RGB, dtype=images.dtype)
+            return table[None, :, None, None].expand_as(images)
+        return images
+
+
+def heldout_colour_frames() -> tuple[np.ndarray, np.ndarray]:
+    """One rendered reset frame for each held-out palette colour, with its object colour."""
+    env = gym.make("rig/PushMultiObject-v0", render_mode="rgb_array", palette="heldout")
+    frames: dict[tuple[float, ...], np.ndarray] = {}
+    for seed in range(200):
+        _, info = env.reset(seed=seed)
+        frames.setdefault(tuple(info["object_rgb"].tolist()), env.render())
+        if len(frames) == 4:
+            break
+    env.close()
+    assert len(frames) == 4, "the held-out palette should have four colours"
+    return np.stack(list(frames.values())), np.array(list(frames.keys()))
+
+
+@pytest.fixture(scope="module")
+def datasets() -> tuple[FrameDataset, FrameDataset]:
+    """A tiny multi-object dataset with the training palette and one with held-out colours."""
+    cfg = load_config("debug", ["env.id=rig/PushMultiObject-v0"])
+    dataset = collect(cfg.env, cfg.data, seed=0, progress=False)
+    cfg.data.num_frames = 40
+    return dataset, collect(cfg.env, cfg.data, seed=1, palette="heldout", progress=False)
+
+
+def small_models() -> list[Any]:
+    torch.manual_seed(0)
+    return [BetaVAE(z_dim=2, hidden_dim=16), CCVAE(z_dim=2, context_dim=2, hidden_dim=16)]
+
+
+# ---------------------------------------------------------------------------------- numbers
+
+
+def test_probe_r2_is_one_on_a_linear_relation_and_near_zero_on_noise() -> None:
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.normal(size=(300, 5)), rng.normal(size=(200, 5))
+    weights, bias = rng.normal(size=(5, 2)), np.array([0.3, -1.0])
+    r2 = diag.linear_probe_r2(x_train, x_train @ weights + bias, x_test, x_test @ weights + bias)
+    assert r2 == pytest.approx(1.0, abs=1e-6)
+    noise_r2 = diag.linear_probe_r2(x_train, rng.normal(size=(300, 2)), x_test, rng.normal(size=(200, 2)))
+    assert noise_r2 < 0.1
+
+
+def test_probe_r2_sums_over_target_dims() -> None:
+    """Predicting one of two equally varied target dims perfectly and the other by its mean gives 0.5."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 1))
+    y = np.concatenate([x, rng.normal(size=(2000, 1))], axis=1)
+    assert diag.linear_probe_r2(x[:1000], y[:1000], x[1000:], y[1000:]) == pytest.approx(0.5, abs=0.05)
+
+
+def test_spearman_is_one_for_an_affine_map_and_near_zero_for_unrelated_latents() -> None:
+    rng = np.random.default_rng(0)
+    states = rng.uniform(-0.1, 0.1, size=(400, 4))
+    assert diag.distance_rank_correlation(states * 3 + 1, states) == pytest.approx(1.0)
+    random_latents = rng.normal(size=(400, 4))
+    assert abs(diag.distance_rank_correlation(random_latents, states)) < 0.1
+
+
+def test_active_units_counts_dims_whose_mean_varies() -> None:
+    rng = np.random.default_rng(0)
+    scales = np.array([1.0, 0.5, 0.05, 0.001, 0.0])  # variances 1, 0.25, 0.0025, 1e-6, 0
+    means = rng.normal(size=(5000, 5)) * scales + 7.0
+    assert diag.active_units(means) == 2
+    assert diag.active_units(means, threshold=0.001) == 3
+
+
+# ---------------------------------------------------------------------------------- objects
+
+
+def test_object_mask_covers_the_rendered_puck() -> None:
+    env = gym.make("rig/Push-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    push = env.unwrapped
+    hands = [(0.0, -0.09), (0.08, 0.08), (-0.09, 0.0), (0.05, -0.05)]
+    pucks = [(0.0, 0.0), (-0.12, -0.08), (0.13, 0.09), (-0.05, 0.07)]
+    for hand, puck in zip(hands, pucks, strict=True):
+        push.set_state(np.array(hand), np.array(puck))  # type: ignore[attr-defined]
+        image = env.render().astype(int)  # type: ignore[union-attr]
+        blue = image[..., 2] - image[..., 0] > 100
+        states = np.array([[*hand, *puck]])
+        mask = diag.object_mask(states, np.array([0.04]), IMAGE_SIZE)[0]
+        assert mask.sum() > 30
+        assert blue[mask].mean() > 0.9, "masked pixels must show the puck"
+        assert mask[blue].mean() > 0.85, "most puck pixels must be masked"
+    env.close()
+
+
+def test_object_reconstruction_error_sees_the_object(datasets: tuple[FrameDataset, FrameDataset]) -> None:
+    dataset, _ = datasets
+    frames = np.arange(50)
+    perfect = PixelIdentity()
+    assert diag.object_reconstruction_error(perfect, dataset, frames) == pytest.approx(0.0)
+    assert perfect.encoded_in_training_mode == [False], "diagnostics run the model in eval mode"
+    assert perfect.training, "and restore its training mode afterwards"
+    # Blanking the scene to the table colour costs the object's whole contrast with the table.
+    assert diag.object_reconstruction_error(PixelIdentity(blank=True), dataset, frames) > 0.1
+
+
+def test_colour_detector_finds_rendered_object_colours_even_blurred() -> None:
+    frames, colours = heldout_colour_frames()
+    palette = diag.palette_rgbs()
+    targets = np.linalg.norm(colours[:, None] - palette[None], axis=-1).argmin(axis=1)
+    assert (diag.detect_object_colour(frames, palette) == targets).all()
+    # A VAE decode is blurry: object edges mix with the table.
+    blurred = ndimage.gaussian_filter(frames.astype(float), sigma=(0, 2, 2, 0)).round().astype(np.uint8)
+    assert (diag.detect_object_colour(blurred, palette) == targets).all()
+    table = np.broadcast_to(np.round(diag.TABLE_RGB * 255).astype(np.uint8), frames.shape)
+    assert (diag.detect_object_colour(np.ascontiguousarray(table), palette) == -1).all()
+
+
+def test_prior_colour_match_rewards_the_context_colour() -> None:
+    frames, colours = heldout_colour_frames()
+    palette = diag.palette_rgbs()
+    conditioned = FrameBank(frames, context_dim=1)
+    assert diag.prior_colour_match(conditioned, frames, colours, palette, samples_per_context=3) == 1.0
+    shuffled = np.roll(colours, 1, axis=0)
+    assert diag.prior_colour_match(conditioned, frames, shuffled, palette, samples_per_context=3) == 0.0
+    # A model that ignores the context shows one colour: it matches one context in four.
+    unconditioned = FrameBank(frames, context_dim=0)
+    assert diag.prior_colour_match(unconditioned, frames, colours, palette, samples_per_context=3) == 0.25
+
+
+# -------------------------------------------------------------------------- grids and files
+
+
+def grid_side(count: int, size: int = IMAGE_SIZE, pad: int = 2) -> int:
+    return count * (size + pad) + pad
+
+
+def test_grids_have_the_expected_layout(datasets: tuple[FrameDataset, FrameDataset]) -> None:
+    dataset, _ = datasets
+    images, contexts = dataset.images[:10], dataset.contexts[:10]
+    for model in small_models():
+        ctx = contexts if model.context_dim else None
+        recon = diag.reconstruction_grid(model, images, ctx, n=10, ncols=4)
+        assert recon.shape == (grid_side(6), grid_side(4), 3)  # 3 pairs of rows, the last one padded
+        assert (recon[2 : 2 + IMAGE_SIZE, 2 : 2 + IMAGE_SIZE] == images[0]).all()
+        traversal = diag.traversal_grid(model, images[0], None if ctx is None else ctx[0], steps=5)
+        assert traversal.shape == (grid_side(model.z_dim), grid_side(5), 3)
+        assert model.training, "diagnostics must restore the training mode"
+    beta, cc = small_models()
+    assert diag.prior_sample_grid(beta, n=5, rows=3).shape == (grid_side(3), grid_side(5), 3)
+    cc_prior = diag.prior_sample_grid(cc, n=5, contexts=contexts[:3])
+    assert cc_prior.shape == (grid_side(3), grid_side(6), 3)
+    assert (cc_prior[2 : 2 + IMAGE_SIZE, 2 : 2 + IMAGE_SIZE] == contexts[0]).all()
+    with pytest.raises(ValueError, match="context"):
+        diag.prior_sample_grid(cc, n=5)
+
+
+def test_traversal_sweeps_one_dim_per_row_from_minus_to_plus_span() -> None:
+    """With a decoder that shows its latent as pixels, latent dim d is the red value of pixel (0, d)."""
+    identity = PixelIdentity()
+    identity.z_dim = 2
+    image = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 128, dtype=np.uint8)
+    grid = diag.traversal_grid(identity, image, steps=3, span=0.5)
+
+    def tile(row: int, col: int) -> np.ndarray:
+        top, left = 2 + row * (IMAGE_SIZE + 2), 2 + col * (IMAGE_SIZE + 2)
+        return grid[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE]
+
+    for dim in range(2):
+        other = 1 - dim
+        swept = [int(tile(dim, col)[0, dim, 0]) for col in range(3)]
+        # The values -0.5, 0 and 0.5 themselves (clamped to [0, 1]), not offsets from the mean 128 / 255.
+        assert swept == [0, 0, 128]
+        assert all(int(tile(dim, col)[0, other, 0]) == 128 for col in range(3)), "other dims stay put"
+    assert (tile(0, 0)[1:] == 128).all()
+
+
+def test_write_diagnostics_writes_grids_and_finite_metrics(
+    datasets: tuple[FrameDataset, FrameDataset], tmp_path: Any
+) -> None:
+    dataset, heldout_colours = datasets
+    for model in small_models():
+        out = tmp_path / type(model).__name__
+        metrics = diag.write_diagnostics(model, dataset, out, heldout_colour_dataset=heldout_colours)
+        for name in ("reconstructions", "prior_samples", "traversals", "prior_samples_heldout"):
+            assert (out / f"{name}.png").is_file()
+        assert (out / "reconstructions_heldout.png").is_file()
+        assert len(metrics["kl_per_dim"]) == model.z_dim
+        assert 0 <= metrics["active_units"] <= model.z_dim
+        assert metrics["neg_elbo"] == pytest.approx(metrics["recon"] + metrics["kl"])
+        assert ("probe_r2_puck_z_only" in metrics) == (model.context_dim > 0)
+        assert 0.0 <= metrics["heldout_colours"]["prior_colour_match"] <= 1.0
+        numbers = [v for v in flatten(metrics) if isinstance(v, float)]
+        assert numbers and all(math.isfinite(v) for v in numbers)
+
+
+def test_state_representation_gets_latent_quality_only(
+    datasets: tuple[FrameDataset, FrameDataset], tmp_path: Any
+) -> None:
+    dataset, _ = datasets
+    rep = StateRepresentation([-0.3] * 4, [0.3] * 4)
+    metrics = diag.write_diagnostics(rep, dataset, tmp_path)
+    assert not list(tmp_path.iterdir())
+    assert metrics["probe_r2_hand"] == pytest.approx(1.0, abs=1e-4)
+    assert metrics["probe_r2_puck"] == pytest.approx(1.0, abs=1e-4)
+    assert metrics["spearman"] == pytest.approx(1.0)
+    assert "neg_elbo" not in metrics and "active_units" not in metrics
+
+
+def flatten(metrics: dict[str, Any]) -> list[Any]:
+    values: list[Any] = []
+    for value in metrics.values():
+        if isinstance(value, dict):
+            values += flatten(value)
+        elif isinstance(value, list):
+            values += value
+        else:
+            values.append(value)
+    return values

@@ -1,0 +1,182 @@
+"""The latent goal env: spaces, batched rewards, goal sources, and one render + encode per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.env_checker import check_env
+
+from rig.config import EnvConfig, VAEConfig, load_config
+from rig.envs import make_env
+from rig.latent_env import GoalMode, LatentGoalEnv, latent_reward, make_latent_env
+from rig.pretrain import make_representation
+from rig.representation import CCVAE, BetaVAE, RepresentationModule, images_to_tensor
+
+
+def state_representation() -> RepresentationModule:
+    """The oracle's identity representation, as the pretrain stage makes it (prior = the goal boxes)."""
+    return make_representation(VAEConfig(kind="state"), image_size=48)
+
+
+BUILDERS: dict[str, Callable[[], RepresentationModule]] = {
+    "beta_vae": lambda: BetaVAE(z_dim=4),
+    "cc_vae": lambda: CCVAE(z_dim=3, context_dim=2),
+    "state": state_representation,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """These nets are tiny; on a shared 2-core machine extra intra-op threads only contend (6x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def env_cfg() -> EnvConfig:
+    return load_config("debug").env
+
+
+def build(kind: str) -> RepresentationModule:
+    torch.manual_seed(0)
+    return BUILDERS[kind]()
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_wrapper_passes_sb3_check_env(kind: str, env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build(kind), GoalMode.TRAIN, seed=0)
+    check_env(env, warn=True)
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
+    assert all(value.shape == (env.representation.latent_dim,) for value in obs.values())
+
+
+def test_reward_is_negative_latent_distance_on_batches(env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    rng = np.random.default_rng(0)
+    achieved, desired = rng.normal(size=(64, 4)), rng.normal(size=(64, 4))
+    rewards = env.compute_reward(achieved, desired, [{}] * 64)
+    np.testing.assert_allclose(rewards, -np.linalg.norm(achieved - desired, axis=1), rtol=1e-12)
+    assert rewards.shape == (64,)
+    assert env.compute_reward(achieved[7], desired[7], {}) == rewards[7]
+
+
+def test_sparse_reward_thresholds_latent_distance_on_batches() -> None:
+    rng = np.random.default_rng(1)
+    achieved, desired = rng.normal(size=(256, 6)), rng.normal(size=(256, 6))
+    distance = np.linalg.norm(achieved - desired, axis=1)
+    threshold = float(np.median(distance))
+    rewards = latent_reward(achieved, desired, "sparse", threshold)
+    np.testing.assert_array_equal(rewards, -(distance > threshold).astype(np.float64))
+    assert set(np.unique(rewards)) == {-1.0, 0.0}
+    assert latent_reward(achieved[0], achieved[0], "sparse", threshold) == 0.0
+
+
+def test_step_reward_uses_the_configured_sparse_reward(env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0, reward="sparse")
+    env.reset(seed=0)
+    obs, reward, *_ = env.step(np.zeros(2, dtype=np.float32))
+    distance = np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"])
+    assert reward == -float(distance > env.sparse_threshold)
+
+
+@pytest.mark.parametrize("kind", ["beta_vae", "cc_vae"])
+def test_eval_mode_goal_is_the_encoded_goal_image(kind: str, env_cfg: EnvConfig) -> None:
+    representation = build(kind)
+    env = make_latent_env(env_cfg, representation, GoalMode.EVAL, seed=0)
+    obs, _ = env.reset(seed=3)
+    assert env.last_frame is not None
+    context = images_to_tensor(env.last_frame) if kind == "cc_vae" else None
+    goal_image = env.push.goal_image()
+    with torch.no_grad():
+        expected = representation.encode(images_to_tensor(goal_image), context=context)[0].numpy()
+    np.testing.assert_allclose(obs["desired_goal"], expected, atol=1e-6)
+    env.set_mode(GoalMode.TRAIN)
+    obs, _ = env.reset(seed=3)
+    assert not np.allclose(obs["desired_goal"], expected, atol=1e-3)
+
+
+def test_oracle_sees_true_state_and_real_state_goal(env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build("state"), GoalMode.EVAL, seed=0)
+    obs, _ = env.reset(seed=4)
+    obs, *_ = env.step(np.array([0.5, 0.5], dtype=np.float32))
+    np.testing.assert_allclose(obs["observation"], env.push.state, atol=1e-6)
+    np.testing.assert_allclose(obs["desired_goal"], env.push.goal, atol=1e-6)
+
+
+def test_imagined_goals_are_standard_normal_and_seeded(env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    goals = np.stack([env.reset(seed=index)[0]["desired_goal"] for index in range(300)])
+    assert goals.shape == (300, 4)
+    assert np.abs(goals.mean(axis=0)).max() < 4 / np.sqrt(300)
+    assert np.abs(goals.std(axis=0) - 1).max() < 0.15
+    again = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    np.testing.assert_array_equal(again.reset(seed=5)[0]["desired_goal"], goals[5])
+    relabel_goals = env.sample_prior_goals(np.zeros((20_000, 4), dtype=np.float32))
+    assert relabel_goals.shape == (20_000, 4) and relabel_goals.dtype == np.float32
+    assert np.abs(relabel_goals.mean(axis=0)).max() < 0.03
+    assert np.abs(relabel_goals.std(axis=0) - 1).max() < 0.03
+
+
+def test_state_prior_goals_lie_in_the_goal_boxes(env_cfg: EnvConfig) -> None:
+    representation = build("state")
+    env = make_latent_env(env_cfg, representation, GoalMode.TRAIN, seed=0)
+    goals = env.sample_prior_goals(np.zeros((5_000, 4), dtype=np.float32))
+    assert np.all(goals >= representation.low.numpy()) and np.all(goals <= representation.high.numpy())
+
+
+def test_cc_vae_imagined_goals_keep_the_episode_context(env_cfg: EnvConfig) -> None:
+    representation = build("cc_vae")
+    env = make_latent_env(env_cfg, representation, GoalMode.TRAIN, seed=0)
+    obs, _ = env.reset(seed=2)
+    assert env.last_frame is not None
+    with torch.no_grad():
+        context = representation.encode_context(images_to_tensor(env.last_frame))[0].numpy()
+    np.testing.assert_allclose(obs["desired_goal"][3:], context, atol=1e-6)
+    for _ in range(3):
+        obs, *_ = env.step(np.array([1.0, 1.0], dtype=np.float32))
+    np.testing.assert_allclose(obs["observation"][3:], context, atol=1e-6)
+    latents = np.random.default_rng(0).normal(size=(50, 5)).astype(np.float32)
+    relabelled = env.sample_prior_goals(latents)
+    np.testing.assert_array_equal(relabelled[:, 3:], latents[:, 3:])
+    assert not np.allclose(relabelled[:, :3], latents[:, :3])
+
+
+def test_each_step_renders_once_and_encodes_once(env_cfg: EnvConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    representation = build("cc_vae")
+    env = make_latent_env(env_cfg, representation, GoalMode.TRAIN, seed=0)
+    env.reset(seed=0)
+    calls = {"render": 0, "encode": 0}
+
+    def counting(name: str, method: Callable[..., object]) -> Callable[..., object]:
+        def wrapped(*args: object, **kwargs: object) -> object:
+            calls[name] += 1
+            return method(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(env.env, "render", counting("render", env.env.render))
+    monkeypatch.setattr(representation, "encode", counting("encode", representation.encode))
+    for _ in range(5):
+        env.step(np.zeros(2, dtype=np.float32))
+    assert calls == {"render": 5, "encode": 5}
+
+
+def test_info_passes_the_true_distances_through(env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    env.reset(seed=1)
+    _, _, _, _, info = env.step(np.array([0.0, 1.0], dtype=np.float32))
+    state, goal = env.push.state, env.push.goal
+    assert info["puck_distance"] == pytest.approx(np.linalg.norm(state[2:] - goal[2:]))
+    assert info["hand_distance"] == pytest.approx(np.linalg.norm(state[:2] - goal[:2]))
+    assert info["is_success"] == (info["puck_distance"] < env.push.success_threshold)
+
+
+def test_image_representation_needs_a_rendering_env(env_cfg: EnvConfig) -> None:
+    with pytest.raises(ValueError, match="render_mode"):
+        LatentGoalEnv(make_env(env_cfg, render=False), build("beta_vae"))

@@ -1,0 +1,123 @@
+"""Pretraining: end to end on the debug config, reproducibility, resume, and the NaN guard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rig.config import Config, load_config
+from rig.data import FrameDataset, collect
+from rig.pretrain import NonFiniteLossError, pretrain
+from rig.representation import load_representation, read_checkpoint
+from rig.stages import collect_stage, pretrain_stage
+
+
+def debug_config(tmp_path: Path, *overrides: str) -> Config:
+    return load_config("debug", [f"run_dir={tmp_path / 'run'}", "device=cpu", *overrides])
+
+
+@pytest.fixture(scope="module")
+def frames() -> FrameDataset:
+    cfg = load_config("debug")
+    return collect(cfg.env, cfg.data, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("kind, env_id", [("beta_vae", "rig/Push-v0"), ("cc_vae", "rig/PushMultiObject-v0")])
+def test_debug_collect_and_pretrain_end_to_end(tmp_path: Path, kind: str, env_id: str) -> None:
+    cfg = debug_config(tmp_path, f"vae.kind={kind}", f"env.id={env_id}")
+    collect_stage(cfg, progress=False)
+    result = pretrain_stage(cfg, progress=False)
+    out = Path(cfg.run_dir) / "pretrain"
+    for name in (
+        "best.pt",
+        "last.pt",
+        "progress.csv",
+        "metrics.json",
+        "reconstructions.png",
+        "prior_samples.png",
+        "traversals.png",
+    ):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").iterdir()), "no TensorBoard events"
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("probe_r2_hand", "probe_r2_puck", "spearman", "active_units", "neg_elbo", "mse"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["training"]["images_per_second"] > 0
+    if kind == "cc_vae":
+        assert "heldout_colours" in metrics
+    rows = (out / "progress.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + cfg.vae.epochs and "heldout/loss" in rows[0]
+    reloaded = load_representation(result.checkpoint)
+    assert type(reloaded) is type(result.representation)
+
+
+def test_same_seed_same_weights(tmp_path: Path, frames: FrameDataset) -> None:
+    cfg = debug_config(tmp_path)
+    first = pretrain(cfg, frames, tmp_path / "a", progress=False).representation.state_dict()
+    second = pretrain(cfg, frames, tmp_path / "b", progress=False).representation.state_dict()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+def test_interrupted_pretraining_resumes_to_the_same_weights(
+    tmp_path: Path, frames: FrameDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = debug_config(tmp_path, "vae.epochs=3")
+    straight = pretrain(cfg, frames, tmp_path / "straight", progress=False).representation.state_dict()
+
+    from rig import pretrain as module
+
+    original = module._Trainer._train_epoch
+
+    def interrupt_at_epoch_two(self: module._Trainer, epoch: int) -> dict[str, float]:
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(module._Trainer, "_train_epoch", interrupt_at_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg, frames, tmp_path / "resumed", progress=False)
+    assert read_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    monkeypatch.setattr(module._Trainer, "_train_epoch", original)
+    resumed = pretrain(cfg, frames, tmp_path / "resumed", progress=False)
+    assert resumed.metrics["training"]["epochs"] == 3
+    state = resumed.representation.state_dict()
+    best_epoch = read_checkpoint(tmp_path / "straight" / "best.pt")["epoch"]
+    assert read_checkpoint(tmp_path / "resumed" / "best.pt")["epoch"] == best_epoch
+    assert all(torch.equal(straight[key], state[key]) for key in straight)
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path, frames: FrameDataset) -> None:
+    pretrain(debug_config(tmp_path), frames, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        pretrain(debug_config(tmp_path, "vae.z_dim=6"), frames, tmp_path / "run", progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, frames: FrameDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = debug_config(tmp_path, "vae.epochs=3")
+    from rig.representation import BetaVAE
+
+    original = BetaVAE.loss
+    calls = {"n": 0}
+    batches_per_epoch = -(-len(frames.split(heldout=False)) // cfg.vae.batch_size)
+
+    def poisoned(self: BetaVAE, x: torch.Tensor, context: torch.Tensor | None = None):
+        loss, metrics = original(self, x, context)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] > batches_per_epoch:  # the second epoch goes bad
+                return loss * float("nan"), metrics
+        return loss, metrics
+
+    monkeypatch.setattr(BetaVAE, "loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="epoch 1"):
+        pretrain(cfg, frames, tmp_path / "run", progress=False)
+    checkpoint = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert checkpoint["epoch"] == 0
+    assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values())
+    load_representation(tmp_path / "run" / "best.pt")
