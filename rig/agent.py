@@ -40,6 +40,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm import tqdm
 
 from rig.config import Config, from_dict, to_dict
+from rig.device import resolve_device
 from rig.evaluate import GoalReachingResult, run_goal_episodes
 from rig.io import atomic_path, write_json, write_text
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
@@ -54,13 +55,6 @@ RESUMABLE_KEYS = ("agent.total_steps", "env.eval_palette")
 
 
 # --------------------------------------------------------------------------- factories
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; anything else is a torch device name."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def make_training_env(cfg: Config, representation: RepresentationModule) -> VecEnv:
     """One latent goal env with imagined goals, monitored for SB3's episode statistics."""
 

@@ -128,6 +128,8 @@ class Config:
     """seed of everything random in the run"""
     device: str = "auto"
     """torch device: auto (cuda when available), cpu, cuda, cuda:1, ..."""
+    torch_threads: int = 0
+    """CPU threads for torch; 0 keeps torch's default of one per core"""
     run_dir: str = "runs/default"
     """where the run's products are written"""
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -214,6 +216,8 @@ def validate(config: Config) -> None:
             "agent.reward must be latent_distance or sparse",
         ),
         (_fractions_ok(config.agent), "agent goal fractions must be non-negative and sum to 1"),
+        (config.eval.every > 0 and config.eval.episodes > 0, "eval.every and eval.episodes must be positive"),
+        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)"),
     ]
     errors = [message for ok, message in checks if not ok]
     if errors:

@@ -152,8 +152,11 @@ def evaluate_run(
     gifs: int | None = None,
     env_cfg: EnvConfig | None = None,
     name: str = "eval",
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained run on seeded real goals; writes ``{name}.json`` and ``gifs/{name}_{i}.gif``.
+
+    The files go to ``out_dir`` (default: ``run_dir``, the agent's directory).
 
     Defaults come from the config the run was trained with; ``env_cfg`` evaluates on another env setting
     (e.g. ``eval_palette="heldout"``) and must still fit the run's representation.
@@ -169,9 +172,10 @@ def evaluate_run(
     gifs = run.config.eval.gifs if gifs is None else gifs
     result = evaluate_policy_on_goals(run.model, env_cfg, run.representation, episodes, seed, record=gifs)
     summary = {**result.summary(), "steps": run.steps, "env_id": env_cfg.id, "palette": env_cfg.eval_palette}
-    write_json(Path(run_dir) / f"{name}.json", summary)
+    out = Path(run_dir if out_dir is None else out_dir)
+    write_json(out / f"{name}.json", summary)
     for index, frames in enumerate(result.rollouts):
-        save_gif(Path(run_dir) / "gifs" / f"{name}_{index}.gif", frames, scale=GIF_SCALE)
+        save_gif(out / "gifs" / f"{name}_{index}.gif", frames, scale=GIF_SCALE)
     return summary
 
 

@@ -25,6 +25,7 @@ from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
 from rig import io
 from rig.config import Config, VAEConfig
 from rig.data import FrameDataset
+from rig.device import resolve_device
 from rig.diagnostics import write_diagnostics
 from rig.representation import (
     RepresentationModule,
@@ -45,16 +46,6 @@ class PretrainResult:
     representation: RepresentationModule
     checkpoint: Path
     metrics: dict[str, Any]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else the CPU; anything else is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} was asked for, but torch sees no CUDA device")
-    return device
 
 
 def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule:

@@ -1,19 +1,26 @@
-"""The stages as the command line runs them, each reading and writing its part of the run directory.
+"""The stages, each reading the previous stage's product from the run directory and writing its own.
 
-``RUN_DIR/config.yaml`` records the settings; ``RUN_DIR/data`` holds the frames;
-``RUN_DIR/pretrain`` the representation with its diagnostics.
+``RUN_DIR/config.yaml`` records the settings; ``data/`` holds the frames; ``pretrain/`` the representation
+with its diagnostics; ``agent/`` the agent's checkpoints and learning curve; ``eval.json`` and ``gifs/`` the
+final evaluation; ``baselines/random.json`` a random policy on the same goals. ``rig.pipeline`` runs them
+in order and caches them.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rig import io
-from rig.config import Config, to_yaml
+from rig.agent import TrainResult, train
+from rig.config import Config, load_config, to_yaml
 from rig.data import FrameDataset, collect
+from rig.device import resolve_device
 from rig.envs import is_multi_object
+from rig.evaluate import evaluate_random_policy, evaluate_run
 from rig.pretrain import PretrainResult, pretrain
+from rig.representation import RepresentationModule, load_representation
 
 HELDOUT_PALETTE = "heldout"
 
@@ -49,6 +56,41 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
     dataset.check_matches(cfg.env, cfg.data)
     heldout = FrameDataset.load(paths["heldout_colours"]) if "heldout_colours" in paths else None
     return pretrain(cfg, dataset, Path(cfg.run_dir) / "pretrain", heldout_colours=heldout, progress=progress)
+
+
+def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
+    """Train (or resume) the agent on the run's pretrained representation."""
+    record_config(cfg)
+    return train(cfg, load_stage_representation(cfg), Path(cfg.run_dir) / "agent", progress=progress)
+
+
+def evaluate_stage(cfg: Config) -> dict[str, Any]:
+    """Evaluate the trained agent on seeded real goals; writes ``eval.json`` and ``gifs/``."""
+    run_dir = Path(cfg.run_dir)
+    return evaluate_run(run_dir / "agent", env_cfg=cfg.env, out_dir=run_dir)
+
+
+def baseline_stage(cfg: Config) -> dict[str, Any]:
+    """A uniformly random policy on the same seeded real goals as ``evaluate_stage``."""
+    result = evaluate_random_policy(cfg.env, load_stage_representation(cfg), cfg.eval.episodes, cfg.eval.seed)
+    summary = {**result.summary(), "policy": "random", "palette": cfg.env.eval_palette}
+    io.write_json(Path(cfg.run_dir) / "baselines" / "random.json", summary)
+    return summary
+
+
+def load_stage_representation(cfg: Config) -> RepresentationModule:
+    path = Path(cfg.run_dir) / "pretrain" / "best.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no representation at {path}; run `rig pretrain` (or `rig run`) first")
+    return load_representation(path, map_location=resolve_device(cfg.device))
+
+
+def stored_config(run_dir: Path) -> Config:
+    """The config a run directory was made with."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a rig run directory: it has no config.yaml")
+    return load_config(path)
 
 
 def record_config(cfg: Config) -> None:

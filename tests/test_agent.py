@@ -23,10 +23,10 @@ from rig.agent import (
     make_training_env,
     read_checkpoint_record,
     read_eval_curve,
-    resolve_device,
     train,
 )
 from rig.config import Config, VAEConfig, load_config
+from rig.device import resolve_device
 from rig.evaluate import (
     RandomPolicy,
     RepresentationMismatchError,
