@@ -100,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `rig sweep CONFIG --seeds 0,1 key=a,b`: grid items may also come after the options.
+    if extra and args.command == "sweep" and all("=" in item and not item.startswith("-") for item in extra):
+        args.grid = [*args.grid, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command in CONFIG_COMMANDS:
             CONFIG_COMMANDS[args.command][1](_config(args.config, args.overrides))

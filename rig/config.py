@@ -60,6 +60,10 @@ class VAEConfig:
     """weight of the KL term; see rig.representation for the likelihood convention"""
     likelihood: str = "gaussian"
     """gaussian (summed squared error) or bernoulli (summed binary cross-entropy)"""
+    decoder: str = "deconv"
+    """deconv (mirror of the reference encoder) or broadcast (spatial broadcast decoder)"""
+    coord_channels: bool = False
+    """append pixel-coordinate channels to the encoder input (CoordConv)"""
     epochs: int = 40
     """passes over the training frames"""
     batch_size: int = 128
@@ -208,6 +212,7 @@ def validate(config: Config) -> None:
         (config.data.frames_per_episode >= 2, "data.frames_per_episode must be at least 2"),
         (config.vae.kind in ("beta_vae", "cc_vae", "state"), "vae.kind must be beta_vae, cc_vae or state"),
         (config.vae.likelihood in ("gaussian", "bernoulli"), "vae.likelihood must be gaussian or bernoulli"),
+        (config.vae.decoder in ("deconv", "broadcast"), "vae.decoder must be deconv or broadcast"),
         (config.vae.z_dim > 0 and config.vae.epochs > 0, "vae.z_dim and vae.epochs must be positive"),
         (config.vae.beta >= 0.0, "vae.beta must be non-negative"),
         (config.agent.algo in ("td3", "sac"), "agent.algo must be td3 or sac"),

@@ -54,7 +54,14 @@ def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule
         low = [*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low]
         high = [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high]
         return build_representation("state", {"low": low, "high": high})
-    shared = {"z_dim": cfg.z_dim, "beta": cfg.beta, "likelihood": cfg.likelihood, "image_size": image_size}
+    shared = {
+        "z_dim": cfg.z_dim,
+        "beta": cfg.beta,
+        "likelihood": cfg.likelihood,
+        "image_size": image_size,
+        "decoder": cfg.decoder,
+        "coord_channels": cfg.coord_channels,
+    }
     if cfg.kind == "cc_vae":
         return build_representation("cc_vae", {**shared, "context_dim": cfg.context_dim})
     return build_representation("beta_vae", shared)
@@ -69,14 +76,12 @@ def pretrain(
 ) -> PretrainResult:
     """Train on ``dataset`` (resuming a run found in ``out_dir``), then diagnose the best weights."""
     out_dir = Path(out_dir)
+    if cfg.vae.kind == "state":
+        return save_state_representation(cfg, out_dir)
     dataset.check_matches(cfg.env)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = make_representation(cfg.vae, cfg.env.image_size).to(device)
-    if cfg.vae.kind == "state":
-        path = out_dir / "best.pt"
-        save_representation(path, model)
-        return PretrainResult(model, path, {})
     trainer = _Trainer(cfg, model, dataset, out_dir, device)
     trainer.fit(progress)
     model = load_representation(out_dir / "best.pt", map_location=device)
@@ -85,6 +90,13 @@ def pretrain(
     metrics["training"] = trainer.summary()
     io.write_json(out_dir / "metrics.json", metrics)
     return PretrainResult(model, out_dir / "best.pt", metrics)
+
+
+def save_state_representation(cfg: Config, out_dir: Path) -> PretrainResult:
+    """The state oracle's identity representation: nothing to learn, saved so later stages load it alike."""
+    model = make_representation(cfg.vae, cfg.env.image_size)
+    save_representation(out_dir / "best.pt", model)
+    return PretrainResult(model, out_dir / "best.pt", {})
 
 
 class _Trainer:

@@ -19,7 +19,7 @@ from rig.data import FrameDataset, collect
 from rig.device import resolve_device
 from rig.envs import is_multi_object
 from rig.evaluate import evaluate_random_policy, evaluate_run
-from rig.pretrain import PretrainResult, pretrain
+from rig.pretrain import PretrainResult, pretrain, save_state_representation
 from rig.representation import RepresentationModule, load_representation
 
 HELDOUT_PALETTE = "heldout"
@@ -51,6 +51,8 @@ def collect_stage(cfg: Config, progress: bool = True) -> dict[str, Path]:
 def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
     """Train the representation on the run's dataset, resuming an interrupted pretraining."""
     record_config(cfg)
+    if cfg.vae.kind == "state":
+        return save_state_representation(cfg, Path(cfg.run_dir) / "pretrain")
     paths = dataset_paths(cfg)
     dataset = FrameDataset.load(paths["frames"])
     dataset.check_matches(cfg.env, cfg.data)

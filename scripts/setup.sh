@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs rig and everything it needs into the active Python environment:
 # Mesa's EGL (headless MuJoCo rendering) when missing, a CPU build of torch on machines without
-# an NVIDIA GPU (a GPU user's torch is kept), then rig itself with its test tools.
+# an NVIDIA GPU (a GPU user's torch is kept), then rig itself with its test tools (RIG_EXTRAS).
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +32,6 @@ if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
   fi
 fi
 
-"$PYTHON" -m pip install -q -e ".[dev]"
+# RIG_EXTRAS picks optional extras: dev (ruff, mypy, pytest) by default; scripts/test.sh adds ray.
+"$PYTHON" -m pip install -q -e ".[${RIG_EXTRAS:-dev}]"
 "$PYTHON" -c 'import rig, torch, mujoco, gymnasium, stable_baselines3 as sb3; print(f"setup: rig {rig.__version__}, torch {torch.__version__}, mujoco {mujoco.__version__}, gymnasium {gymnasium.__version__}, stable-baselines3 {sb3.__version__}")'

@@ -23,7 +23,7 @@ from rig.representation.base import (
     scalar_metrics,
     standard_normal,
 )
-from rig.representation.nets import ConvDecoder, GaussianEncoder
+from rig.representation.nets import GaussianEncoder, make_decoder
 
 
 class BetaVAE(nn.Module):
@@ -37,6 +37,8 @@ class BetaVAE(nn.Module):
         likelihood: str = "gaussian",
         image_size: int = 48,
         hidden_dim: int = 256,
+        decoder: str = "deconv",
+        coord_channels: bool = False,
     ) -> None:
         super().__init__()
         if z_dim < 1:
@@ -47,8 +49,10 @@ class BetaVAE(nn.Module):
         self.likelihood = check_likelihood(likelihood)
         self.image_size = image_size
         self.hidden_dim = hidden_dim
-        self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim)
-        self.decoder = ConvDecoder(z_dim, image_size, hidden_dim)
+        self.decoder_kind = decoder
+        self.coord_channels = bool(coord_channels)
+        self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels)
+        self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim)
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         reject_context(context, "BetaVAE")
@@ -95,4 +99,6 @@ class BetaVAE(nn.Module):
             "likelihood": self.likelihood,
             "image_size": self.image_size,
             "hidden_dim": self.hidden_dim,
+            "decoder": self.decoder_kind,
+            "coord_channels": self.coord_channels,
         }

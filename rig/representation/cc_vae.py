@@ -29,7 +29,7 @@ from rig.representation.base import (
     scalar_metrics,
     standard_normal,
 )
-from rig.representation.nets import ContextEncoder, ConvDecoder, GaussianEncoder
+from rig.representation.nets import ContextEncoder, ConvDecoder, GaussianEncoder, make_decoder
 
 
 class CCVAE(nn.Module):
@@ -43,6 +43,8 @@ class CCVAE(nn.Module):
         likelihood: str = "gaussian",
         image_size: int = 48,
         hidden_dim: int = 256,
+        decoder: str = "deconv",
+        coord_channels: bool = False,
     ) -> None:
         super().__init__()
         if z_dim < 1 or context_dim < 1:
@@ -54,9 +56,11 @@ class CCVAE(nn.Module):
         self.likelihood = check_likelihood(likelihood)
         self.image_size = image_size
         self.hidden_dim = hidden_dim
+        self.decoder_kind = decoder
+        self.coord_channels = bool(coord_channels)
         self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
-        self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim)
-        self.decoder = ConvDecoder(z_dim + context_dim, image_size, hidden_dim)
+        self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels)
+        self.decoder = make_decoder(decoder, z_dim + context_dim, image_size, hidden_dim)
         self.context_decoder = ConvDecoder(context_dim, image_size, hidden_dim)
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
@@ -120,6 +124,8 @@ class CCVAE(nn.Module):
             "likelihood": self.likelihood,
             "image_size": self.image_size,
             "hidden_dim": self.hidden_dim,
+            "decoder": self.decoder_kind,
+            "coord_channels": self.coord_channels,
         }
 
     def _context_images(self, x: Tensor, context: Tensor | None) -> Tensor:

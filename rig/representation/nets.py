@@ -92,12 +92,36 @@ class ConvTrunk(nn.Module):
         return features
 
 
+def coordinate_grid(size: int) -> Tensor:
+    """(2, size, size) pixel-centre x and y coordinates in [-1, 1] (x along columns, y along rows)."""
+    axis = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2.0 - 1.0
+    y, x = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([x, y])
+
+
+class CoordChannels(nn.Module):
+    """Appends pixel coordinates as two channels (CoordConv), so convs can turn positions into numbers."""
+
+    coords: Tensor
+
+    def __init__(self, image_size: int) -> None:
+        super().__init__()
+        self.register_buffer("coords", coordinate_grid(image_size), persistent=False)
+
+    def forward(self, images: Tensor) -> Tensor:
+        coords = self.coords.expand(images.shape[0], -1, -1, -1)
+        return torch.cat([images, coords], dim=1)
+
+
 class GaussianEncoder(nn.Module):
     """Images -> (mu, logvar) of a diagonal Gaussian posterior, with the variance floored."""
 
-    def __init__(self, in_channels: int, image_size: int, out_dim: int, hidden_dim: int) -> None:
+    def __init__(
+        self, in_channels: int, image_size: int, out_dim: int, hidden_dim: int, coord_channels: bool = False
+    ) -> None:
         super().__init__()
-        self.trunk = ConvTrunk(in_channels, image_size)
+        self.coords: nn.Module = CoordChannels(image_size) if coord_channels else nn.Identity()
+        self.trunk = ConvTrunk(in_channels + 2 * coord_channels, image_size)
         head_in = hidden_dim or self.trunk.feature_dim
         self.hidden: nn.Module = nn.Identity()
         if hidden_dim:
@@ -106,7 +130,7 @@ class GaussianEncoder(nn.Module):
         self.logvar = nn.Linear(head_in, out_dim)
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        features = self.hidden(self.trunk(images))
+        features = self.hidden(self.trunk(self.coords(images)))
         return self.mu(features), floor_logvar(self.logvar(features))
 
 
@@ -152,3 +176,46 @@ def _transposed_convs(grid_sizes: list[int], out_channels: int) -> list[nn.Modul
         layers += [deconv, nn.ReLU()]
         size = (size - 1) * stride + kernel + padding
     return layers[:-1]  # the decoder outputs logits: no ReLU after the last layer
+
+
+class BroadcastDecoder(nn.Module):
+    """Spatial broadcast decoder (Watters et al., 2019): (B, in_dim) -> (B, 3, S, S) logits.
+
+    The latent is tiled over an S/4 grid with coordinate channels appended, two 3x3 convs mix them, and two
+    4x4 stride-2 transposed convs upsample to S. Drawing an object at a position is then a near-linear
+    function of the latent, which pushes position factors into latent dims that vary linearly with them.
+    """
+
+    coords: Tensor
+
+    def __init__(self, in_dim: int, image_size: int, channels: int = 32) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"the broadcast decoder needs image_size divisible by 4, got {image_size}")
+        self.grid = image_size // 4
+        self.register_buffer("coords", coordinate_grid(self.grid), persistent=False)
+        self.net = nn.Sequential(
+            nn.Conv2d(in_dim + 2, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1),
+        )
+
+    def forward(self, latent: Tensor) -> Tensor:
+        batch = latent.shape[0]
+        tiled = latent[:, :, None, None].expand(-1, -1, self.grid, self.grid)
+        coords = self.coords.expand(batch, -1, -1, -1)
+        logits: Tensor = self.net(torch.cat([tiled, coords], dim=1))
+        return logits
+
+
+def make_decoder(kind: str, in_dim: int, image_size: int, hidden_dim: int) -> nn.Module:
+    """``deconv`` mirrors the reference encoder; ``broadcast`` is the spatial broadcast decoder."""
+    if kind == "deconv":
+        return ConvDecoder(in_dim, image_size, hidden_dim)
+    if kind == "broadcast":
+        return BroadcastDecoder(in_dim, image_size)
+    raise ValueError(f"decoder must be 'deconv' or 'broadcast', got {kind!r}")

@@ -1,0 +1,681 @@
+"""Run directories in, ``report.md`` and the figures it shows out.
+
+One run gets its report in its own directory. Several runs (seeds, or RIG against the oracle) are grouped
+by method: runs whose configs differ only in ``seed`` (and in where and on how many threads they ran) form
+one group. A group's learning curve is the mean over its seeds, with a shaded band of plus or minus one
+standard deviation across seeds (population std, ``ddof=0``); its final numbers are the mean and std of
+the seeds' own means.
+
+The report shows what the run directories hold and lists what they lack, so it can be built from a run
+that stopped early. Figures are drawn on matplotlib ``Figure`` objects, never through pyplot, so no
+display or global backend is involved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from rig.agent import EvalPoint, read_eval_curve
+from rig.config import Config, load_config, to_dict
+from rig.io import atomic_path, write_text
+
+REPORT_NAME = "report.md"
+CURVES_NAME = "learning_curves.png"
+ASSETS_DIR = "report_files"
+"""Copies of the images a report shows that do not lie under its own directory."""
+STAGE_ORDER = ("collect", "pretrain", "train", "evaluate", "baselines")
+MAX_GIFS = 3
+"""Rollout GIFs shown per run."""
+SEED_ONLY_KEYS = ("seed", "run_dir", "device", "torch_threads")
+"""Config keys that may differ between runs of one method (the last three do not change results)."""
+REPRESENTATION_NAMES = {"beta_vae": "RIG (beta-VAE)", "cc_vae": "CC-RIG (CC-VAE)", "state": "Oracle (state)"}
+GRIDS = (
+    ("reconstructions.png", "Reconstructions: each row of held-out frames above its reconstructions."),
+    (
+        "prior_samples.png",
+        "Prior samples: decoded z ~ N(0, I) (CC-VAE: one context frame, then its samples).",
+    ),
+    ("traversals.png", "Traversals: one row per latent dim, from -3 to +3 prior std, the others fixed."),
+    ("reconstructions_heldout.png", "Held-out colours: frames above their reconstructions."),
+    ("prior_samples_heldout.png", "Held-out colours: a context frame, then prior samples under it."),
+)
+REQUIRED_GRIDS = GRIDS[:3]
+FINAL_METRICS = (
+    ("puck_distance_mean", "final puck distance (m)", 3),
+    ("hand_distance_mean", "final hand distance (m)", 3),
+    ("success_rate", "success rate", 2),
+)
+CURVE_PANELS = (
+    ("puck_distance", "puck_distance_mean", "final puck distance (m)", "lower is better"),
+    ("hand_distance", "hand_distance_mean", "final hand distance (m)", "lower is better"),
+    ("success_rate", "success_rate", "success rate (puck < 0.05 m)", "higher is better"),
+)
+
+
+class CurveBand(NamedTuple):
+    """A metric against env steps, averaged over the seeds that reached each step."""
+
+    steps: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    seeds: np.ndarray
+
+
+@dataclass
+class RunRecord:
+    """What one run directory holds; ``None`` or empty for each product it lacks."""
+
+    path: Path
+    label: str
+    config: Config
+    stages: dict[str, Any] | None
+    pretrain_metrics: dict[str, Any] | None
+    curve: list[EvalPoint]
+    final: dict[str, Any] | None
+    random_baseline: dict[str, Any] | None
+    checkpoint_steps: int | None
+    gifs: list[Path]
+    problems: list[str] = field(default_factory=list)
+    """files that exist but could not be read"""
+
+    @property
+    def is_oracle(self) -> bool:
+        return self.config.vae.kind == "state"
+
+    def grids(self) -> list[tuple[Path, str]]:
+        found = [(self.path / "pretrain" / name, caption) for name, caption in GRIDS]
+        return [(path, caption) for path, caption in found if path.is_file()]
+
+    def trained_steps(self) -> int | None:
+        """Env steps the evaluated agent was trained for, from the newest record that says."""
+        if self.final is not None and _integer(self.final.get("steps")) is not None:
+            return _integer(self.final["steps"])
+        if self.checkpoint_steps is not None:
+            return self.checkpoint_steps
+        return self.curve[-1].steps if self.curve else None
+
+
+@dataclass
+class MethodGroup:
+    """Runs of one method that differ only by seed."""
+
+    label: str
+    runs: list[RunRecord]
+
+
+# ---------------------------------------------------------------------------------- entry point
+
+
+def build_report(
+    run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write ``report.md`` and its figures for ``run_dirs``; returns the report's path.
+
+    ``out_dir`` defaults to the run directory for one run, and to ``report/`` in the run directories'
+    common parent for several (``runs/sweep/seed_*`` gives ``runs/sweep/report``). Images that do not lie
+    under ``out_dir`` are copied into ``out_dir/report_files`` so the markdown renders from there.
+    Raises ``ValueError`` for an argument that is not a run directory (no ``config.yaml``).
+    """
+    paths = _unique_paths(run_dirs)
+    if not paths:
+        raise ValueError("build_report needs at least one run directory")
+    labels = run_labels(paths)
+    runs = [read_run(path, label) for path, label in zip(paths, labels, strict=True)]
+    target = Path(out_dir) if out_dir is not None else default_out_dir(paths)
+    target.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(runs)
+    lines = [
+        *_header(runs, groups),
+        *_missing_section(runs),
+        *_config_section(runs),
+        *_timing_section(runs),
+        *_representation_section(runs, groups, target),
+        *_curves_section(runs, groups, target),
+        *_rollouts_section(groups, target),
+        *_final_section(runs, groups),
+    ]
+    report = target / REPORT_NAME
+    write_text(report, "\n".join(lines).rstrip() + "\n")
+    return report
+
+
+def default_out_dir(paths: Sequence[Path]) -> Path:
+    if len(paths) == 1:
+        return paths[0]
+    return Path(os.path.commonpath([p.resolve() for p in paths])) / "report"
+
+
+def _unique_paths(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    seen: dict[Path, Path] = {}
+    for run_dir in run_dirs:
+        seen.setdefault(Path(run_dir).resolve(), Path(run_dir))
+    return list(seen.values())
+
+
+def run_labels(paths: Sequence[Path]) -> list[str]:
+    """Short names for runs: the directory name for one run, else the path below the common parent."""
+    if len(paths) == 1:
+        return [paths[0].resolve().name]
+    resolved = [p.resolve() for p in paths]
+    parent = Path(os.path.commonpath(resolved))
+    labels = [p.relative_to(parent).as_posix() for p in resolved]
+    return [label if label != "." else p.name for label, p in zip(labels, resolved, strict=True)]
+
+
+# ---------------------------------------------------------------------------------- reading runs
+
+
+def read_run(path: str | os.PathLike[str], label: str | None = None) -> RunRecord:
+    """Everything the report uses from a run directory; only ``config.yaml`` is required."""
+    root = Path(path)
+    config_path = root / "config.yaml"
+    if not config_path.is_file():
+        raise ValueError(f"{root} is not a run directory: it has no config.yaml (rig run writes one)")
+    try:
+        config = load_config(config_path)
+    except ValueError as error:
+        raise ValueError(f"{root}: config.yaml does not fit the config schema: {error}") from error
+    problems: list[str] = []
+    checkpoint = _read_json(root, "agent/checkpoint.json", problems) or {}
+    return RunRecord(
+        path=root,
+        label=label or root.resolve().name,
+        config=config,
+        stages=_read_json(root, "stages.json", problems),
+        pretrain_metrics=_read_json(root, "pretrain/metrics.json", problems),
+        curve=_read_curve(root, "agent/eval_curve.csv", problems),
+        final=_read_json(root, "eval.json", problems),
+        random_baseline=_read_json(root, "baselines/random.json", problems),
+        checkpoint_steps=_integer(checkpoint.get("steps")),
+        gifs=_rollout_gifs(root / "gifs"),
+        problems=problems,
+    )
+
+
+def _read_json(root: Path, name: str, problems: list[str]) -> dict[str, Any] | None:
+    """The JSON object in ``root/name``; ``None`` when absent, and a note in ``problems`` when unreadable."""
+    path = root / name
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        problems.append(f"`{name}` could not be read ({error})")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"`{name}` does not hold a JSON object")
+        return None
+    return data
+
+
+def _read_curve(root: Path, name: str, problems: list[str]) -> list[EvalPoint]:
+    try:
+        return read_eval_curve(root / name)
+    except (OSError, UnicodeDecodeError, KeyError, ValueError, TypeError) as error:
+        problems.append(f"`{name}` could not be read ({error!r})")
+        return []
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (JSON may hold anything)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+        return float(value)
+    return None
+
+
+def _integer(value: Any) -> int | None:
+    number = _finite(value)
+    return None if number is None else int(number)
+
+
+def _rollout_gifs(folder: Path) -> list[Path]:
+    def index(path: Path) -> int:
+        digits = re.findall(r"\d+", path.stem)
+        return int(digits[-1]) if digits else 0
+
+    return sorted(folder.glob("eval_*.gif"), key=index) if folder.is_dir() else []
+
+
+def missing_products(run: RunRecord) -> list[str]:
+    """What a finished run would hold that this one lacks, one phrase each."""
+    missing = [] if run.stages is not None else ["`stages.json` (stage times)"]
+    missing += _missing_representation(run)
+    missing += _missing_agent(run)
+    return missing + run.problems
+
+
+def _missing_representation(run: RunRecord) -> list[str]:
+    if run.is_oracle:
+        return []
+    missing = [] if run.pretrain_metrics is not None else ["`pretrain/metrics.json` (VAE diagnostics)"]
+    grids = [name for name, _ in REQUIRED_GRIDS if not (run.path / "pretrain" / name).is_file()]
+    if grids:
+        missing.append("the VAE grids " + ", ".join(f"`pretrain/{name}`" for name in grids))
+    return missing
+
+
+def _missing_agent(run: RunRecord) -> list[str]:
+    expected = [
+        (bool(run.curve), "`agent/eval_curve.csv` (learning curves)"),
+        (run.final is not None, "`eval.json` (final evaluation)"),
+        (run.random_baseline is not None, "`baselines/random.json` (random baseline)"),
+        (bool(run.gifs) or run.config.eval.gifs == 0, "`gifs/eval_*.gif` (rollout GIFs)"),
+    ]
+    return [what for present, what in expected if not present]
+
+
+# ---------------------------------------------------------------------------------- grouping
+
+
+def method_label(config: Config) -> str:
+    representation = REPRESENTATION_NAMES.get(config.vae.kind, config.vae.kind)
+    return f"{representation}, {config.agent.algo.upper()}, {config.env.id}"
+
+
+def group_runs(runs: Sequence[RunRecord]) -> list[MethodGroup]:
+    """Runs whose configs match except for ``SEED_ONLY_KEYS``, in the order they were given.
+
+    Groups of the same method label that differ in other settings are told apart by those settings.
+    """
+    by_key: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        by_key.setdefault(_method_key(run.config), []).append(run)
+    members = list(by_key.values())
+    labels = [method_label(group[0].config) for group in members]
+    for label in set(labels):
+        clashing = [i for i, other in enumerate(labels) if other == label]
+        if len(clashing) > 1:
+            for index, suffix in zip(clashing, _distinguishing(members, clashing), strict=True):
+                labels[index] = f"{label} [{suffix}]"
+    return [MethodGroup(label, group) for label, group in zip(labels, members, strict=True)]
+
+
+def _method_key(config: Config) -> str:
+    flat = _flatten(to_dict(config))
+    return json.dumps({k: v for k, v in flat.items() if k not in SEED_ONLY_KEYS}, sort_keys=True)
+
+
+def _distinguishing(members: list[list[RunRecord]], indices: list[int]) -> list[str]:
+    flats = [_flatten(to_dict(members[i][0].config)) for i in indices]
+    keys = sorted(k for k in flats[0] if k not in SEED_ONLY_KEYS and len({repr(f[k]) for f in flats}) > 1)
+    return [", ".join(f"{k}={flat[k]}" for k in keys) for flat in flats]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# ---------------------------------------------------------------------------------- numbers
+
+
+def aggregate_curve(curves: Sequence[Sequence[EvalPoint]], metric: str) -> CurveBand:
+    """Mean and std over the curves at every evaluated step; a step counts the curves that reached it."""
+    by_step: dict[int, list[float]] = defaultdict(list)
+    for curve in curves:
+        for point in curve:
+            by_step[point.steps].append(float(getattr(point, metric)))
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    values = [np.array(by_step[int(s)]) for s in steps]
+    return CurveBand(
+        steps=steps,
+        mean=np.array([v.mean() for v in values]),
+        std=np.array([v.std() for v in values]),
+        seeds=np.array([len(v) for v in values], dtype=np.int64),
+    )
+
+
+def _summaries_mean(summaries: Sequence[dict[str, Any]], key: str) -> tuple[float, float, int]:
+    found = [_finite(s.get(key)) for s in summaries]
+    values = np.array([value for value in found if value is not None])
+    if len(values) == 0:
+        return float("nan"), float("nan"), 0
+    return float(values.mean()), float(values.std()), len(values)
+
+
+def _number(value: Any, digits: int) -> str:
+    number = _finite(value)
+    return "—" if number is None else f"{number:.{digits}f}"
+
+
+def _mean_std(summaries: Sequence[dict[str, Any]], key: str, digits: int) -> str:
+    mean, std, count = _summaries_mean(summaries, key)
+    if count == 0:
+        return "—"
+    return _number(mean, digits) if count == 1 else f"{_number(mean, digits)} ± {_number(std, digits)}"
+
+
+def _duration(value: Any) -> str:
+    seconds = _finite(value)
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _span(values: Sequence[int | None]) -> str:
+    known = sorted({v for v in values if v is not None})
+    if not known:
+        return "—"
+    return f"{known[0]:,}" if len(known) == 1 else f"{known[0]:,}–{known[-1]:,}"
+
+
+# ---------------------------------------------------------------------------------- markdown
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def _link(out_dir: Path, file: Path, run: RunRecord) -> str:
+    """A markdown-ready path to ``file`` relative to ``out_dir``, copying it there when it lies outside."""
+    source = file.resolve()
+    root = out_dir.resolve()
+    if not source.is_relative_to(root):
+        target = root / ASSETS_DIR / run.label / file.relative_to(run.path)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        source = target
+    return quote(source.relative_to(root).as_posix())
+
+
+def _header(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> list[str]:
+    title = f"# rig report: {runs[0].label}" if len(runs) == 1 else f"# rig report: {len(runs)} runs"
+    lines = [title, ""]
+    for group in groups:
+        seeds = ", ".join(str(run.config.seed) for run in group.runs)
+        where = ", ".join(f"`{run.label}`" for run in group.runs)
+        lines.append(f"- **{group.label}**: seed{'s' if len(group.runs) > 1 else ''} {seeds} ({where})")
+    return [*lines, ""]
+
+
+def _missing_section(runs: Sequence[RunRecord]) -> list[str]:
+    notes = [(run, missing_products(run)) for run in runs]
+    notes = [(run, missing) for run, missing in notes if missing]
+    if not notes:
+        return []
+    lines = ["**Missing** (the run stopped early, or the stage has not run yet):", ""]
+    lines += [f"- `{run.label}`: " + "; ".join(missing) for run, missing in notes]
+    return [*lines, ""]
+
+
+def _representation_size(config: Config) -> str:
+    if config.vae.kind == "state":
+        return "4 (hand and puck x, y)"
+    if config.vae.kind == "cc_vae":
+        return f"z {config.vae.z_dim} + context {config.vae.context_dim}"
+    return f"z {config.vae.z_dim}"
+
+
+def _config_section(runs: Sequence[RunRecord]) -> list[str]:
+    header = ["run", "env", "representation", "size", "beta", "algo", "total env steps", "seed"]
+    rows = [
+        [
+            f"`{run.label}`",
+            f"`{run.config.env.id}`",
+            REPRESENTATION_NAMES.get(run.config.vae.kind, run.config.vae.kind),
+            _representation_size(run.config),
+            "—" if run.is_oracle else f"{run.config.vae.beta:g}",
+            run.config.agent.algo.upper(),
+            f"{run.config.agent.total_steps:,}",
+            str(run.config.seed),
+        ]
+        for run in runs
+    ]
+    return ["## Configuration", "", *_table(header, rows)]
+
+
+def _timing_section(runs: Sequence[RunRecord]) -> list[str]:
+    timed = [run for run in runs if run.stages is not None]
+    if not timed:
+        return ["## Stage times", "", "No run has a `stages.json`.", ""]
+    names = [s for s in STAGE_ORDER if any(s in (r.stages or {}) for r in timed)]
+    names += sorted({s for r in timed for s in r.stages or {}} - set(names))
+    rows = [_timing_row(run, names) for run in timed]
+    note = (
+        "Wall-clock time of each stage, summed over resumed attempts. A dash: the stage has not run "
+        "(the oracle collects no frames); *unfinished*: it started but has not completed."
+    )
+    return ["## Stage times", "", *_table(["run", *names, "total"], rows), note, ""]
+
+
+def _timing_row(run: RunRecord, names: Sequence[str]) -> list[str]:
+    entries = {name: (run.stages or {}).get(name) for name in names}
+    seconds = {name: _stage_seconds(entry) for name, entry in entries.items()}
+    cells = []
+    for name in names:
+        entry = entries[name]
+        unfinished = isinstance(entry, dict) and entry.get("done") is False
+        cells.append(_duration(seconds[name]) + (" *unfinished*" if unfinished else ""))
+    total = sum(value for value in seconds.values() if value is not None)
+    return [f"`{run.label}`", *cells, _duration(total)]
+
+
+def _stage_seconds(entry: Any) -> float | None:
+    if isinstance(entry, dict) and isinstance(entry.get("seconds"), (int, float)):
+        return float(entry["seconds"])
+    return None
+
+
+def _representation_section(
+    runs: Sequence[RunRecord], groups: Sequence[MethodGroup], out_dir: Path
+) -> list[str]:
+    lines = ["## Representation", ""]
+    learned = [run for run in runs if not run.is_oracle]
+    if not learned:
+        return [*lines, "Every run uses the true state (the oracle); there is no VAE to diagnose.", ""]
+    lines += _vae_metrics_table(learned)
+    lines += _heldout_colour_table(learned)
+    for group in groups:
+        lines += _grid_images(group, out_dir, several=len(groups) > 1)
+    return lines
+
+
+def _vae_metrics_table(runs: Sequence[RunRecord]) -> list[str]:
+    measured = [run for run in runs if run.pretrain_metrics is not None]
+    if not measured:
+        return ["No run has VAE diagnostics (`pretrain/metrics.json`).", ""]
+    header = ["run", "probe R² hand", "probe R² puck", "probe R² puck (z only)", "Spearman"]
+    header += ["active units", "held-out −ELBO", "KL per dim (nats)", "images/s"]
+    rows = [_vae_metrics_row(run, run.pretrain_metrics or {}) for run in measured]
+    notes = [
+        "Probe R²: a linear probe from the latent to the true positions, fitted on training frames and "
+        "scored on held-out frames. Spearman: rank correlation of latent with true-state distances. "
+        "Active units: latent dims whose posterior mean varies across frames (variance > 0.01). "
+        "Images/s: pretraining throughput.",
+        "",
+    ]
+    return _table(header, rows) + notes
+
+
+def _vae_metrics_row(run: RunRecord, metrics: dict[str, Any]) -> list[str]:
+    training = metrics.get("training") if isinstance(metrics.get("training"), dict) else {}
+    kl = metrics.get("kl_per_dim")
+    kl_text = ", ".join(_number(v, 2) for v in kl) if isinstance(kl, list) else "—"
+    units = metrics.get("active_units")
+    return [
+        f"`{run.label}`",
+        _number(metrics.get("probe_r2_hand"), 3),
+        _number(metrics.get("probe_r2_puck"), 3),
+        _number(metrics.get("probe_r2_puck_z_only"), 3),
+        _number(metrics.get("spearman"), 3),
+        f"{units} / {run.config.vae.z_dim}" if isinstance(units, int) else "—",
+        _number(metrics.get("neg_elbo"), 1),
+        kl_text,
+        _number((training or {}).get("images_per_second"), 0),
+    ]
+
+
+def _heldout_colour_table(runs: Sequence[RunRecord]) -> list[str]:
+    rows = []
+    for run in runs:
+        heldout = (run.pretrain_metrics or {}).get("heldout_colours")
+        if isinstance(heldout, dict):
+            rows.append(
+                [
+                    f"`{run.label}`",
+                    _number(heldout.get("probe_r2_puck"), 3),
+                    _number(heldout.get("object_recon_mse"), 4),
+                    _number(heldout.get("prior_colour_match"), 2),
+                ]
+            )
+    if not rows:
+        return []
+    header = ["run", "probe R² puck", "object reconstruction MSE", "prior colour match"]
+    intro = ["### Held-out object colours", "", "Frames of colours never seen in training.", ""]
+    return intro + _table(header, rows)
+
+
+def _grid_images(group: MethodGroup, out_dir: Path, several: bool) -> list[str]:
+    shown = next((run for run in group.runs if run.grids()), None)
+    if shown is None:
+        return []
+    lines = [f"### VAE grids: {group.label}" + (f" (`{shown.label}`)" if several else ""), ""]
+    for path, caption in shown.grids():
+        lines += [f"![{path.stem}]({_link(out_dir, path, shown)})", "", f"*{caption}*", ""]
+    return lines
+
+
+def _curves_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
+    lines = ["## Learning curves", ""]
+    if not any(run.curve for run in runs):
+        return [*lines, "No run has an evaluation curve (`agent/eval_curve.csv`) yet.", ""]
+    plot_learning_curves(groups, random_baselines(runs), out_dir / CURVES_NAME)
+    episodes = sorted({point.episodes for run in runs for point in run.curve})
+    caption = (
+        f"Periodic evaluations on real goal images ({', '.join(map(str, episodes))} episodes each): "
+        "the env's own puck and hand distances at the episode's last step, and the share of episodes "
+        "ending with the puck within 0.05 m of its goal."
+    )
+    if any(len(group.runs) > 1 for group in groups):
+        caption += " Lines: mean over seeds; shaded: ± 1 std across seeds (ddof=0)."
+    if any(run.random_baseline for run in runs):
+        caption += " Dashed: the random policy on the same goals."
+    return [*lines, f"![learning curves]({quote(CURVES_NAME)})", "", caption, ""]
+
+
+def random_baselines(runs: Sequence[RunRecord]) -> dict[str, list[dict[str, Any]]]:
+    """The runs' random-policy results by env id (a random policy's result depends on the env only)."""
+    by_env: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        if run.random_baseline is not None:
+            by_env[run.config.env.id].append(run.random_baseline)
+    return dict(by_env)
+
+
+def plot_learning_curves(
+    groups: Sequence[MethodGroup], randoms: dict[str, list[dict[str, Any]]], path: Path
+) -> None:
+    """Puck distance, hand distance and success rate against env steps, one line per method group."""
+    figure = Figure(figsize=(15, 4.6), layout="constrained")
+    axes = figure.subplots(1, len(CURVE_PANELS))
+    colours = [f"C{i % 10}" for i in range(len(groups))]
+    for ax, (metric, random_key, ylabel, hint) in zip(axes, CURVE_PANELS, strict=True):
+        for group, colour in zip(groups, colours, strict=True):
+            _draw_group(ax, group, metric, colour)
+        _draw_random(ax, randoms, random_key)
+        ax.set_xlabel("env steps", fontsize=11)
+        ax.set_ylabel(ylabel, fontsize=11)
+        ax.set_title(f"{ylabel.split(' (')[0]} ({hint})", fontsize=12)
+        ax.grid(alpha=0.3)
+        # Distances start at 0 m so runs read against each other; headroom keeps flat lines off the frame.
+        ax.set_ylim(0.0, 1.02 if metric == "success_rate" else 1.1 * max(ax.dataLim.y1, 1e-3))
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=10)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+
+
+def _draw_group(ax: Axes, group: MethodGroup, metric: str, colour: str) -> None:
+    curves = [run.curve for run in group.runs if run.curve]
+    if not curves:
+        return
+    band = aggregate_curve(curves, metric)
+    label = group.label if len(curves) == 1 else f"{group.label} ({len(curves)} seeds)"
+    ax.plot(band.steps, band.mean, color=colour, marker="o", markersize=3, linewidth=1.8, label=label)
+    if len(curves) > 1:
+        ax.fill_between(band.steps, band.mean - band.std, band.mean + band.std, color=colour, alpha=0.2)
+
+
+def _draw_random(ax: Axes, randoms: dict[str, list[dict[str, Any]]], key: str) -> None:
+    for index, (env_id, summaries) in enumerate(sorted(randoms.items())):
+        mean, _, count = _summaries_mean(summaries, key)
+        if count == 0:
+            continue
+        label = "random policy" if len(randoms) == 1 else f"random policy ({env_id})"
+        ax.axhline(mean, color="0.35", linestyle=(0, (5, 3 + 2 * index)), linewidth=1.5, label=label)
+
+
+def _rollouts_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
+    lines = ["## Rollouts", ""]
+    filmed = [(group, next((run for run in group.runs if run.gifs), None)) for group in groups]
+    if all(run is None for _, run in filmed):
+        return [*lines, "No rollout GIFs (`gifs/eval_*.gif`) yet.", ""]
+    for group, run in filmed:
+        if run is None:
+            continue
+        panels = "agent | goal image" + ("" if run.is_oracle else " | decoded latent goal")
+        lines += [f"**{group.label}** (`{run.label}`; left to right: {panels})", ""]
+        lines += [
+            " ".join(
+                f"![rollout {i}]({_link(out_dir, gif, run)})" for i, gif in enumerate(run.gifs[:MAX_GIFS])
+            )
+        ]
+        lines.append("")
+    return lines
+
+
+def _final_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> list[str]:
+    lines = ["## Final evaluation", ""]
+    if not any(run.final for run in runs) and not any(run.random_baseline for run in runs):
+        return [*lines, "No run has a final evaluation (`eval.json`) or random baseline yet.", ""]
+    header = ["method", "seeds", "env steps", "episodes per seed", *(title for _, title, _ in FINAL_METRICS)]
+    rows = [_final_row(group) for group in groups]
+    randoms = random_baselines(runs)
+    for env_id, summaries in sorted(randoms.items()):
+        name = "Random policy" if len(randoms) == 1 else f"Random policy, {env_id}"
+        on_env = sum(run.config.env.id == env_id for run in runs)
+        rows.append(_summary_row(name, summaries, on_env, "0"))
+    note = (
+        "Final evaluation on seeded real goals, the same goals for every method on an env. With several "
+        "seeds: mean ± std over the seeds' means (ddof=0). Seeds: runs with a result (of the runs given, "
+        "when some lack one); the random policy's row counts the runs' baselines."
+    )
+    return [*lines, *_table(header, rows), note, ""]
+
+
+def _final_row(group: MethodGroup) -> list[str]:
+    summaries = [run.final for run in group.runs if run.final is not None]
+    steps = _span([run.trained_steps() for run in group.runs if run.final is not None])
+    return _summary_row(group.label, summaries, len(group.runs), steps)
+
+
+def _summary_row(name: str, summaries: Sequence[dict[str, Any]], runs: int, steps: str) -> list[str]:
+    episodes = _span([_integer(s.get("episodes")) for s in summaries])
+    cells = [_mean_std(summaries, key, digits) for key, _, digits in FINAL_METRICS]
+    seeds = str(len(summaries)) if len(summaries) == runs else f"{len(summaries)} of {runs}"
+    return [name, seeds, steps, episodes, *cells]

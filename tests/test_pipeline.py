@@ -1,0 +1,134 @@
+"""`rig run`: every stage on the debug config, caching, invalidation, resume, and the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rig.cli import main
+from rig.config import load_config
+from rig.pipeline import read_stage_record, run_pipeline, stage_keys
+
+FAST = ["device=cpu", "torch_threads=1"]
+
+
+def debug(run_dir: Path, *overrides: str):
+    return load_config("debug", [f"run_dir={run_dir}", *FAST, *overrides])
+
+
+def stage_runs(run_dir: Path) -> dict[str, float]:
+    return {name: entry["seconds"] for name, entry in read_stage_record(run_dir).items()}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "a"
+    run_pipeline(debug(run_dir), progress=False)
+    return run_dir
+
+
+def test_run_makes_every_product(finished_run: Path) -> None:
+    for name in (
+        "config.yaml",
+        "stages.json",
+        "data/frames.npz",
+        "pretrain/best.pt",
+        "pretrain/metrics.json",
+        "agent/checkpoint.json",
+        "agent/eval_curve.csv",
+        "eval.json",
+        "baselines/random.json",
+        "report.md",
+        "learning_curves.png",
+    ):
+        assert (finished_run / name).exists(), name
+    assert list((finished_run / "gifs").glob("eval_*.gif"))
+    record = read_stage_record(finished_run)
+    assert set(record) == {"collect", "pretrain", "train", "evaluate", "baselines"}
+    assert all(entry["done"] for entry in record.values())
+    evaluation = json.loads((finished_run / "eval.json").read_text())
+    assert evaluation["steps"] == debug(finished_run).agent.total_steps
+
+
+def test_second_run_skips_every_stage(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = stage_runs(finished_run)
+    mtime = (finished_run / "pretrain" / "best.pt").stat().st_mtime_ns
+    assert main(["run", "debug", f"run_dir={finished_run}", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert out.count("up to date, skipped") == 5
+    assert stage_runs(finished_run) == before
+    assert (finished_run / "pretrain" / "best.pt").stat().st_mtime_ns == mtime
+
+
+def test_changing_a_vae_key_redoes_pretrain_and_later_stages_only(finished_run: Path, tmp_path: Path) -> None:
+    keys, changed = stage_keys(debug(finished_run)), stage_keys(debug(finished_run, "vae.beta=2.0"))
+    assert keys["collect"] == changed["collect"]
+    assert all(keys[name] != changed[name] for name in ("pretrain", "train", "evaluate", "baselines"))
+    agent_change = stage_keys(debug(finished_run, "agent.learning_rate=0.0005"))
+    assert agent_change["pretrain"] == keys["pretrain"] and agent_change["train"] != keys["train"]
+
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(finished_run, run_dir)
+    data_mtime = (run_dir / "data" / "frames.npz").stat().st_mtime_ns
+    pretrain_mtime = (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns
+    run_pipeline(debug(run_dir, "vae.beta=2.0"), progress=False, report=False)
+    assert (run_dir / "data" / "frames.npz").stat().st_mtime_ns == data_mtime
+    assert (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns != pretrain_mtime
+    record = read_stage_record(run_dir)
+    assert record["pretrain"]["key"] == changed["pretrain"] and record["train"]["key"] == changed["train"]
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rig import pipeline
+
+    run_dir = tmp_path / "run"
+
+    def interrupted(cfg: object, progress: bool) -> None:
+        raise KeyboardInterrupt
+
+    original = pipeline.plan
+
+    def plan_with_interrupted_train(cfg):  # type: ignore[no-untyped-def]
+        stages = original(cfg)
+        return [
+            stage if stage.name != "train" else type(stage)(**{**stage.__dict__, "run": interrupted})
+            for stage in stages
+        ]
+
+    monkeypatch.setattr(pipeline, "plan", plan_with_interrupted_train)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(debug(run_dir), progress=False, report=False)
+    record = read_stage_record(run_dir)
+    assert record["collect"]["done"] and record["pretrain"]["done"] and not record["train"]["done"]
+    pretrain_mtime = (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns
+    monkeypatch.setattr(pipeline, "plan", original)
+    result = run_pipeline(debug(run_dir), progress=False, report=False)
+    assert result["steps"] == debug(run_dir).agent.total_steps
+    assert (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns == pretrain_mtime
+    assert all(entry["done"] for entry in read_stage_record(run_dir).values())
+
+
+def test_report_command_on_one_and_two_runs(finished_run: Path, tmp_path: Path) -> None:
+    second = tmp_path / "b"
+    run_pipeline(debug(second, "seed=1"), progress=False, report=False)
+    assert main(["report", str(finished_run)]) == 0
+    assert "Final evaluation" in (finished_run / "report.md").read_text()
+    combined = tmp_path / "combined"
+    assert main(["report", str(finished_run), str(second), "--out", str(combined)]) == 0
+    text = (combined / "report.md").read_text()
+    assert "seed" in text and (combined / "learning_curves.png").is_file()
+
+
+def test_unknown_override_names_the_key_and_suggests_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "debug", "agent.algoo=sac"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'agent.algoo'" in err and "did you mean 'agent.algo'" in err
+
+
+def test_evaluate_command_rejects_a_directory_that_is_not_a_run(tmp_path: Path, capsys) -> None:
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
