@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rig.config import Config, ConfigError, load_config
+from rig.device import set_torch_threads
 
 
 def _demo(cfg: Config) -> None:
@@ -128,8 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _config(path: str | None, overrides: list[str]) -> Config:
     if path is not None and "=" in path:  # `rig run seed=3`: no file, only overrides
-        return load_config(None, [path, *overrides])
-    return load_config(path, overrides)
+        overrides, path = [path, *overrides], None
+    cfg = load_config(path, overrides)
+    set_torch_threads(cfg.torch_threads)
+    return cfg
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -56,15 +56,15 @@ class VAEConfig:
     """size of the stochastic latent z"""
     context_dim: int = 4
     """size of the CC-VAE context vector c (ignored by beta_vae)"""
-    beta: float = 1.0
+    beta: float = 0.25
     """weight of the KL term; see rig.representation for the likelihood convention"""
-    likelihood: str = "gaussian"
+    likelihood: str = "bernoulli"
     """gaussian (summed squared error) or bernoulli (summed binary cross-entropy)"""
-    decoder: str = "deconv"
+    decoder: str = "broadcast"
     """deconv (mirror of the reference encoder) or broadcast (spatial broadcast decoder)"""
-    coord_channels: bool = False
+    coord_channels: bool = True
     """append pixel-coordinate channels to the encoder input (CoordConv)"""
-    epochs: int = 40
+    epochs: int = 50
     """passes over the training frames"""
     batch_size: int = 128
     """frames per gradient step"""
@@ -100,8 +100,8 @@ class AgentConfig:
     """target smoothing noise std (td3)"""
     target_noise_clip: float = 0.5
     """target smoothing noise clip (td3)"""
-    total_steps: int = 100_000
-    """environment steps to train for"""
+    total_steps: int = 50_000
+    """environment steps to train for (the default fits a 30-minute run on a 2-core CPU)"""
     rollout_goal_fraction: float = 0.1
     """share of replayed goals kept as the rollout's own goal"""
     prior_goal_fraction: float = 0.5

@@ -376,3 +376,28 @@ def test_same_seed_gives_identical_initial_weights() -> None:
     first, again, other = weights(0), weights(0), weights(1)
     assert all(torch.equal(first[key], again[key]) for key in first)
     assert not all(torch.equal(first[key], other[key]) for key in first)
+
+
+@pytest.mark.parametrize("model_class", [BetaVAE, CCVAE])
+def test_broadcast_decoder_and_coord_channels(model_class: type[BetaVAE | CCVAE], tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = model_class(z_dim=3, decoder="broadcast", coord_channels=True)
+    x = torch.rand(5, 3, 48, 48)
+    context = torch.rand(5, 3, 48, 48) if model_class is CCVAE else None
+    latent = model.encode(x, context)
+    assert latent.shape == (5, model.latent_dim)
+    assert model.decode(latent).shape == (5, 3, 48, 48)
+    # The coordinate channels reach the encoder: its first conv takes 3 (or 6) + 2 channels.
+    first_conv = model.encoder.trunk.net[0]
+    assert first_conv.in_channels == (3 if model_class is BetaVAE else 6) + 2
+    save_representation(tmp_path / "m.pt", model)
+    reloaded = load_representation(tmp_path / "m.pt")
+    assert reloaded.config_dict()["decoder"] == "broadcast"
+    assert torch.equal(reloaded.decode(latent), model.decode(latent))
+
+
+def test_unknown_decoder_raises() -> None:
+    with pytest.raises(ValueError, match="decoder must be"):
+        BetaVAE(decoder="transformer")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        BetaVAE(image_size=50, decoder="broadcast")
