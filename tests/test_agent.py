@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,15 +42,6 @@ from rig.representation import CCVAE, BetaVAE, RepresentationModule, images_to_t
 def state_representation() -> RepresentationModule:
     """The oracle's identity representation, as the pretrain stage makes it (prior = the goal boxes)."""
     return make_representation(VAEConfig(kind="state"), image_size=48)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """These nets are tiny; on a shared 2-core machine extra intra-op threads only contend (6x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @dataclass

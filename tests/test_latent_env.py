@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -26,15 +26,6 @@ BUILDERS: dict[str, Callable[[], RepresentationModule]] = {
     "cc_vae": lambda: CCVAE(z_dim=3, context_dim=2),
     "state": state_representation,
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """These nets are tiny; on a shared 2-core machine extra intra-op threads only contend (6x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

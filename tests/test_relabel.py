@@ -7,8 +7,6 @@ and prior samples are standard normal, so every replayed goal can be traced back
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -22,15 +20,6 @@ from rig.representation import CCVAE, BetaVAE, RepresentationModule
 
 EPISODES, LENGTH, ROLLOUT_GOAL = 30, 10, 500.0
 SAMPLES = 20_000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """These nets are tiny; on a shared 2-core machine extra intra-op threads only contend (6x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def context_of(episode: int, context_dim: int) -> np.ndarray:
