@@ -316,14 +316,12 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
             model.geom_group[geom] = 0 if active else _HIDDEN_GROUP
             model.geom_contype[geom] = 1 if active else 0
             model.geom_conaffinity[geom] = 1 if active else 0
-            half = np.array([appearance.radius, PUCK_HALF_HEIGHT])
-            size = (half[0], half[1], 0.0) if shape == "cylinder" else (half[0], half[0], half[1])
-            model.geom_size[geom] = size
+            radius, height = appearance.radius, PUCK_HALF_HEIGHT
+            is_box = shape == "box"
+            model.geom_size[geom] = (radius, radius, height) if is_box else (radius, height, 0.0)
             # The broad phase reads these bounds, so they must follow the size.
-            model.geom_rbound[geom] = float(
-                np.linalg.norm([size[0], size[1] if shape == "box" else 0.0, half[1]])
-            )
-            model.geom_aabb[geom] = [0.0, 0.0, 0.0, size[0], size[0], half[1]]
+            model.geom_rbound[geom] = float(np.sqrt((1 + is_box) * radius**2 + height**2))
+            model.geom_aabb[geom] = [0.0, 0.0, 0.0, radius, radius, height]
 
 
 _HIDDEN_GROUP = 3
