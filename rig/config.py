@@ -66,8 +66,9 @@ class VAEConfig:
     """append pixel-coordinate channels to the encoder input (CoordConv)"""
     epochs: int = 50
     """passes over the training frames"""
-    batch_size: int = 128
-    """frames per gradient step"""
+    batch_size: int = 64
+    """frames per gradient step (64 gives twice the updates of 128 in the same time; the small hand is
+    then learnt within 50 epochs on every seed measured, where at 128 one seed in three missed it)"""
     lr: float = 1e-3
     """Adam learning rate"""
 

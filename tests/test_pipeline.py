@@ -82,6 +82,12 @@ def test_changing_a_vae_key_redoes_pretrain_and_later_stages_only(finished_run: 
     assert record["pretrain"]["key"] == changed["pretrain"] and record["train"]["key"] == changed["train"]
 
 
+def test_vae_training_settings_do_not_touch_the_state_oracle(tmp_path: Path) -> None:
+    oracle = stage_keys(debug(tmp_path, "vae.kind=state"))
+    assert oracle == stage_keys(debug(tmp_path, "vae.kind=state", "vae.batch_size=7", "vae.beta=3.0"))
+    assert oracle["pretrain"] != stage_keys(debug(tmp_path))["pretrain"]
+
+
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rig import pipeline
 
