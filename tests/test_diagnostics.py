@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 from typing import Any
 
@@ -13,6 +14,7 @@ from scipy import ndimage
 from torch import Tensor, nn
 
 import envs  # noqa: F401  registers the envs
+from envs.appearance import PALETTES
 from rig import diagnostics as diag
 from rig.config import load_config
 from rig.data import FrameDataset, collect
@@ -78,18 +80,46 @@ class PixelIdentity(nn.Module):
         return images
 
 
-def heldout_colour_frames() -> tuple[np.ndarray, np.ndarray]:
-    """One rendered reset frame for each held-out palette colour, with its object colour."""
-    env = gym.make("rig/PushMultiObject-v0", render_mode="rgb_array", palette="heldout")
-    frames: dict[tuple[float, ...], np.ndarray] = {}
-    for seed in range(200):
+def rendered_frames(palette: str, seeds: range) -> tuple[np.ndarray, np.ndarray]:
+    """Rendered reset frames of the multi-object env with the drawn object colours."""
+    env = gym.make("rig/PushMultiObject-v0", render_mode="rgb_array", palette=palette)
+    frames, colours = [], []
+    for seed in seeds:
         _, info = env.reset(seed=seed)
-        frames.setdefault(tuple(info["object_rgb"].tolist()), env.render())
-        if len(frames) == 4:
-            break
+        frames.append(env.render())
+        colours.append(info["object_rgb"])
     env.close()
-    assert len(frames) == 4, "the held-out palette should have four colours"
-    return np.stack(list(frames.values())), np.array(list(frames.keys()))
+    return np.stack(frames), np.array(colours)
+
+
+def heldout_colour_frames() -> tuple[np.ndarray, np.ndarray]:
+    """One rendered reset frame from each of the three held-out hue bands, with its object colour.
+
+    The bands' centres are 120 degrees apart and the bands 90 degrees apart at least, so a frame's
+    hue is never within the match tolerance of another frame's.
+    """
+    frames, colours = rendered_frames("heldout", range(30))
+    hues = np.array([colorsys.rgb_to_hsv(*rgb)[0] * 360.0 for rgb in colours])
+    bands = [np.flatnonzero((hues >= low) & (hues < high)) for low, high in PALETTES["heldout"].hue_ranges]
+    assert all(len(band) > 0 for band in bands), "30 resets should draw from every held-out band"
+    chosen = [band[0] for band in bands]
+    return frames[chosen], colours[chosen]
+
+
+def hue_circle_frames(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Table frames with a centred disc whose ``reference_hue`` steps evenly round the circle.
+
+    The disc colour is grey plus an offset of opponent angle theta: adding grey leaves the angle of
+    its offset from the table at theta, and every colour keeps chroma 0.6 and stays inside [0, 1].
+    """
+    theta = np.radians(np.arange(count) * 360.0 / count + 4.0)
+    offsets = np.stack([np.cos(theta - shift) for shift in np.radians([0.0, 120.0, 240.0])], axis=1)
+    colours = diag.TABLE_RGB - 0.36 + 0.4 * offsets
+    frames = np.tile(np.round(diag.TABLE_RGB * 255.0), (count, IMAGE_SIZE, IMAGE_SIZE, 1))
+    rows, cols = np.mgrid[:IMAGE_SIZE, :IMAGE_SIZE]
+    disc = np.square(rows - IMAGE_SIZE / 2) + np.square(cols - IMAGE_SIZE / 2) <= 36
+    frames[:, disc] = np.round(colours * 255.0)[:, None]
+    return frames.astype(np.uint8), colours
 
 
 @pytest.fixture(scope="module")
@@ -175,28 +205,50 @@ def test_object_reconstruction_error_sees_the_object(datasets: tuple[FrameDatase
     assert diag.object_reconstruction_error(PixelIdentity(blank=True), dataset, frames) > 0.1
 
 
-def test_colour_detector_finds_rendered_object_colours_even_blurred() -> None:
-    frames, colours = heldout_colour_frames()
-    palette = diag.palette_rgbs()
-    targets = np.linalg.norm(colours[:, None] - palette[None], axis=-1).argmin(axis=1)
-    assert (diag.detect_object_colour(frames, palette) == targets).all()
-    # A VAE decode is blurry: object edges mix with the table.
+def test_colour_detector_finds_rendered_object_hues_even_blurred() -> None:
+    frames, colours = rendered_frames("train", range(6))
+    heldout_frames, heldout_colours = heldout_colour_frames()
+    frames, colours = np.concatenate([frames, heldout_frames]), np.concatenate([colours, heldout_colours])
+    targets = diag.reference_hue(colours)
+    assert diag.hue_distance(diag.detect_object_hue(frames), targets).max() < 1.0
+    # A VAE decode is blurry: object edges mix with the table, which leaves the hue of the offset alone.
     blurred = ndimage.gaussian_filter(frames.astype(float), sigma=(0, 2, 2, 0)).round().astype(np.uint8)
-    assert (diag.detect_object_colour(blurred, palette) == targets).all()
+    assert diag.hue_distance(diag.detect_object_hue(blurred), targets).max() < 1.5
     table = np.broadcast_to(np.round(diag.TABLE_RGB * 255).astype(np.uint8), frames.shape)
-    assert (diag.detect_object_colour(np.ascontiguousarray(table), palette) == -1).all()
+    assert np.isnan(diag.detect_object_hue(np.ascontiguousarray(table))).all()
+
+
+def test_opponent_hue_matches_hsv_hue_and_wraps_round_the_circle() -> None:
+    hues = np.arange(0.0, 360.0, 7.5)
+    colours = np.array([colorsys.hsv_to_rgb(hue / 360.0, 0.8, 0.9) for hue in hues])
+    assert diag.hue_distance(diag.opponent_hue(colours), hues).max() < 1.2
+    wrapped = diag.hue_distance(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 270.0]))
+    np.testing.assert_allclose(wrapped, [20.0, 20.0, 180.0])
 
 
 def test_prior_colour_match_rewards_the_context_colour() -> None:
     frames, colours = heldout_colour_frames()
-    palette = diag.palette_rgbs()
     conditioned = FrameBank(frames, context_dim=1)
-    assert diag.prior_colour_match(conditioned, frames, colours, palette, samples_per_context=3) == 1.0
-    shuffled = np.roll(colours, 1, axis=0)
-    assert diag.prior_colour_match(conditioned, frames, shuffled, palette, samples_per_context=3) == 0.0
-    # A model that ignores the context shows one colour: it matches one context in four.
+    assert diag.prior_colour_match(conditioned, frames, colours, samples_per_context=3) == 1.0
+    shuffled = np.roll(colours, 1, axis=0)  # every context now claims a band at least 90 degrees away
+    assert diag.prior_colour_match(conditioned, frames, shuffled, samples_per_context=3) == 0.0
+    # A model that ignores the context shows one colour: it matches one context in three.
     unconditioned = FrameBank(frames, context_dim=0)
-    assert diag.prior_colour_match(unconditioned, frames, colours, palette, samples_per_context=3) == 0.25
+    blind = diag.prior_colour_match(unconditioned, frames, colours, samples_per_context=3)
+    assert blind == pytest.approx(1 / 3)
+    # A model whose samples show only the table has no object in any sample: every sample misses.
+    table = np.broadcast_to(np.round(diag.TABLE_RGB * 255).astype(np.uint8), frames[:1].shape)
+    no_object = FrameBank(np.concatenate([table, frames]), context_dim=0)
+    assert diag.prior_colour_match(no_object, frames, colours, samples_per_context=3) == 0.0
+
+
+def test_prior_colour_match_of_a_context_blind_model_is_the_tolerance_arc() -> None:
+    """Over contexts spread evenly round the hue circle, one fixed colour matches 2 * 20 / 360 of them."""
+    frames, colours = hue_circle_frames(45)  # 8 degrees apart: 0, 8 and 16 away match, 24 does not
+    assert diag.hue_distance(diag.detect_object_hue(frames), diag.reference_hue(colours)).max() < 1.0
+    assert diag.prior_colour_match(FrameBank(frames, context_dim=1), frames, colours, 2) == 1.0
+    blind = diag.prior_colour_match(FrameBank(frames, context_dim=0), frames, colours, 2)
+    assert blind == pytest.approx(2 * diag.HUE_TOLERANCE / 360.0)
 
 
 # -------------------------------------------------------------------------- grids and files
