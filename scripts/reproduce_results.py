@@ -42,10 +42,11 @@ def run_sweep(config: str, seeds: str, out: Path) -> None:
 
 
 def trial_dirs(sweep_dir: Path) -> list[Path]:
-    """The run directory of every trial the sweep recorded, in its order."""
+    """The run directory of every trial the sweep recorded, in its order; while a sweep is still running
+    (no ``sweep.json`` yet), the run directories found in it."""
     record = sweep_dir / "sweep.json"
     if not record.is_file():
-        return []
+        return sorted(path.parent for path in sweep_dir.glob("*/config.yaml"))
     return [Path(trial["run_dir"]) for trial in json.loads(record.read_text())["trials"]]
 
 
@@ -93,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="one sweep directory per method")
-    parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated subset of {list(METHODS)}")
+    parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, from {list(METHODS)}")
     parser.add_argument("--no-run", action="store_true", help="only tabulate sweeps that already ran")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
