@@ -175,6 +175,33 @@ def linear_probe_r2(
     return r_squared(np.asarray(test_y, np.float64), predicted)
 
 
+def knn_probe_r2(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    k: int = 5,
+    chunk: int = 512,
+) -> float:
+    """R^2 on the test set of predicting each target as the mean of its k nearest training latents' targets.
+
+    Set beside the linear probe, it tells missing information (both low) from information that is
+    there but folded non-linearly (this one high, the linear one low). Same R^2 convention as
+    ``linear_probe_r2``.
+    """
+    train_x, test_x = np.asarray(train_x, np.float64), np.asarray(test_x, np.float64)
+    train_y = np.asarray(train_y, np.float64)
+    if len(train_x) != len(train_y) or len(train_x) < k:
+        raise ValueError(f"a k={k} probe needs >= {k} paired samples, got {len(train_x)} and {len(train_y)}")
+    predicted = []
+    for start in range(0, len(test_x), chunk):
+        block = test_x[start : start + chunk]
+        squared = (block**2).sum(1)[:, None] - 2.0 * block @ train_x.T + (train_x**2).sum(1)[None]
+        nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
+        predicted.append(train_y[nearest].mean(axis=1))
+    return r_squared(np.asarray(test_y, np.float64), np.concatenate(predicted))
+
+
 def _fit_ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """Least squares on centred data, so the bias is exactly the mean residual and goes unpenalised."""
     if len(x) != len(y) or len(x) < 2:
@@ -429,6 +456,8 @@ def _latent_quality(
     metrics: dict[str, Any] = {
         "probe_r2_hand": linear_probe_r2(train_x, train_s[:, :2], test_x, test_s[:, :2]),
         "probe_r2_puck": linear_probe_r2(train_x, train_s[:, 2:], test_x, test_s[:, 2:]),
+        "knn_probe_r2_hand": knn_probe_r2(train_x, train_s[:, :2], test_x, test_s[:, :2]),
+        "knn_probe_r2_puck": knn_probe_r2(train_x, train_s[:, 2:], test_x, test_s[:, 2:]),
         "spearman": distance_rank_correlation(test_x, test_s, rng=np.random.default_rng(seed)),
     }
     if rep.context_dim > 0:

@@ -157,6 +157,21 @@ def test_probe_r2_sums_over_target_dims() -> None:
     assert diag.linear_probe_r2(x[:1000], y[:1000], x[1000:], y[1000:]) == pytest.approx(0.5, abs=0.05)
 
 
+def test_knn_probe_recovers_a_folded_code_that_the_linear_probe_misses() -> None:
+    """A position stored as an angle on a circle: all there, but no linear map reads it back."""
+    rng = np.random.default_rng(2)
+    position = rng.uniform(-1.0, 1.0, size=(1500, 1))
+    angle = position * np.pi  # folds [-1, 1] once round the circle
+    latent = np.concatenate([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.01, (1500, 2))
+    train, test = slice(0, 1000), slice(1000, None)
+    assert diag.linear_probe_r2(latent[train], position[train], latent[test], position[test]) < 0.8
+    assert diag.knn_probe_r2(latent[train], position[train], latent[test], position[test]) > 0.98
+    noise = rng.normal(size=(1500, 2))
+    assert diag.knn_probe_r2(noise[train], position[train], noise[test], position[test]) < 0.1
+    with pytest.raises(ValueError, match="k=5"):
+        diag.knn_probe_r2(latent[:3], position[:3], latent[test], position[test])
+
+
 def test_spearman_is_one_for_an_affine_map_and_near_zero_for_unrelated_latents() -> None:
     rng = np.random.default_rng(0)
     states = rng.uniform(-0.1, 0.1, size=(400, 4))
