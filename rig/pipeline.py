@@ -50,12 +50,13 @@ class StagePlan:
 
 def stage_keys(cfg: Config) -> dict[str, str]:
     """The cache key of every stage; each key includes the key of the stage it reads from."""
-    collect = section_hash("collect", cfg.seed, cfg.env.id, cfg.env.image_size, cfg.env.palette, cfg.data)
-    pretrain = section_hash("pretrain", collect, cfg.vae)
     if cfg.vae.kind == "state":
-        # The identity representation has nothing to learn: no VAE training setting changes it.
+        # The identity representation needs no frames and has nothing to learn: no VAE setting changes it.
         collect = section_hash("no frames: the state oracle needs none")
         pretrain = section_hash("pretrain", collect, "state")
+    else:
+        collect = section_hash("collect", cfg.seed, cfg.env.id, cfg.env.image_size, cfg.env.palette, cfg.data)
+        pretrain = section_hash("pretrain", collect, cfg.vae)
     train = section_hash("train", pretrain, cfg.seed, cfg.env, cfg.agent, cfg.eval.every, cfg.eval.episodes)
     evaluate = section_hash("evaluate", train, cfg.env.eval_palette, cfg.eval)
     baselines = section_hash("baselines", pretrain, cfg.env, cfg.eval)

@@ -145,7 +145,7 @@ def build_report(
         *_representation_section(runs, groups, target),
         *_curves_section(runs, groups, target),
         *_rollouts_section(groups, target),
-        *_final_section(runs, groups),
+        *final_section(runs, groups),
     ]
     report = target / REPORT_NAME
     write_text(report, "\n".join(lines).rstrip() + "\n")
@@ -649,7 +649,7 @@ def _rollouts_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]
     return lines
 
 
-def _final_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> list[str]:
+def final_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> list[str]:
     lines = ["## Final evaluation", ""]
     if not any(run.final for run in runs) and not any(run.random_baseline for run in runs):
         return [*lines, "No run has a final evaluation (`eval.json`) or random baseline yet.", ""]

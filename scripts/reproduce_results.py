@@ -19,20 +19,20 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from rig.report import MethodGroup, build_report, final_section, group_runs, read_run
+from rig.sweep import SWEEP_FILE
+
 METHODS = {
-    # name: (config in configs/, what it is)
-    "rig": ("default", "RIG, beta-VAE z 4, rig/Push-v0"),
-    "oracle": ("oracle", "state oracle, rig/Push-v0"),
-    "ccrig": ("ccrig", "CC-RIG, CC-VAE z 4 + c 4, multi-object, held-out colours"),
-    "rig_multi": ("rig_multi", "RIG, beta-VAE z 8, multi-object, held-out colours"),
+    # name: config in configs/
+    "rig": "default",
+    "oracle": "oracle",
+    "ccrig": "ccrig",
+    "rig_multi": "rig_multi",
 }
-METRICS = (("puck_distance_mean", 3), ("hand_distance_mean", 3), ("success_rate", 2))
 
 
 def run_sweep(config: str, seeds: str, out: Path) -> None:
@@ -44,49 +44,20 @@ def run_sweep(config: str, seeds: str, out: Path) -> None:
 def trial_dirs(sweep_dir: Path) -> list[Path]:
     """The run directory of every trial the sweep recorded, in its order; while a sweep is still running
     (no ``sweep.json`` yet), the run directories found in it."""
-    record = sweep_dir / "sweep.json"
+    record = sweep_dir / SWEEP_FILE
     if not record.is_file():
         return sorted(path.parent for path in sweep_dir.glob("*/config.yaml"))
     return [Path(trial["run_dir"]) for trial in json.loads(record.read_text())["trials"]]
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def mean_std(values: Sequence[float], digits: int) -> str:
-    if not values:
-        return "–"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
-
-
-def method_row(name: str, runs: list[Path]) -> tuple[list[str], float | None, float | None]:
-    """Table cells of one method, and its mean puck distance and its random baseline's, for the ratio."""
-    finals = [final for run in runs if (final := read_json(run / "eval.json")) is not None]
-    randoms = [r for run in runs if (r := read_json(run / "baselines" / "random.json")) is not None]
-    steps = sorted({int(final["steps"]) for final in finals})
-    cells = [
-        name,
-        f"{len(finals)} of {len(runs)}",
-        ", ".join(f"{s:,}" for s in steps) or "–",
-        *(mean_std([float(f[key]) for f in finals], digits) for key, digits in METRICS),
-    ]
-    puck = float(np.mean([f["puck_distance_mean"] for f in finals])) if finals else None
-    random_puck = float(np.mean([r["puck_distance_mean"] for r in randoms])) if randoms else None
-    random_cells = [
-        f"  random policy, same goals ({name})",
-        str(len(randoms)),
-        "0",
-        *(mean_std([float(r[key]) for r in randoms], digits) for key, digits in METRICS),
-    ]
-    print_row(cells)
-    if randoms:
-        print_row(random_cells)
-    return cells, puck, random_puck
-
-
-def print_row(cells: Sequence[str]) -> None:
-    print("| " + " | ".join(cells) + " |")
+def random_ratio(group: MethodGroup) -> str | None:
+    """The group's mean final puck distance over its random baseline's, on the same goals in the same runs."""
+    finals = [run.final["puck_distance_mean"] for run in group.runs if run.final]
+    randoms = [run.random_baseline["puck_distance_mean"] for run in group.runs if run.random_baseline]
+    if not finals or not randoms:
+        return None
+    puck, random_puck = float(np.mean(finals)), float(np.mean(randoms))
+    return f"{group.label}: {puck:.3f} / {random_puck:.3f} = {puck / random_puck:.2f}x"
 
 
 def main() -> None:
@@ -104,31 +75,23 @@ def main() -> None:
 
     if not args.no_run:
         for name in chosen:
-            run_sweep(METHODS[name][0], args.seeds, args.out / name)
+            run_sweep(METHODS[name], args.seeds, args.out / name)
 
-    print()
-    print_row(["method", "seeds with a result", "env steps", "final puck (m)", "final hand (m)", "success"])
-    print_row(["---"] * 6)
-    ratios: list[str] = []
-    all_runs: list[Path] = []
+    run_dirs: list[Path] = []
     for name in chosen:
-        runs = trial_dirs(args.out / name)
-        if not runs:
-            print_row([name, "no sweep found in " + str(args.out / name), "", "", "", ""])
-            continue
-        all_runs += runs
-        _, puck, random_puck = method_row(METHODS[name][1], runs)
-        if puck is not None and random_puck:
-            ratios.append(f"{METHODS[name][1]}: {puck:.3f} / {random_puck:.3f} = {puck / random_puck:.2f}x")
-    print("\nfinal puck distance as a ratio to the random policy on the same goals (lower is better):")
-    for line in ratios:
+        found = trial_dirs(args.out / name)
+        if not found:
+            print(f"{name}: no sweep found in {args.out / name}")
+        run_dirs += found
+    if not run_dirs:
+        return
+    runs = [read_run(path) for path in run_dirs]
+    groups = group_runs(runs)
+    print("\n".join(final_section(runs, groups)))
+    print("final puck distance as a ratio to the random policy on the same goals (lower is better):")
+    for line in filter(None, map(random_ratio, groups)):
         print("  " + line)
-
-    finished = [run for run in all_runs if (run / "eval.json").is_file()]
-    if finished:
-        from rig.report import build_report
-
-        print(f"\ncombined report: {build_report(finished, args.out / 'report')}")
+    print(f"\ncombined report: {build_report(run_dirs, args.out / 'report')}")
 
 
 if __name__ == "__main__":
