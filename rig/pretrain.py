@@ -171,10 +171,11 @@ class _Trainer:
         generator = torch.Generator(device="cpu").manual_seed(self.cfg.seed * 100_003 + epoch)
         order = self.train_index[torch.randperm(len(self.train_index), generator=generator).to(self.device)]
         totals: dict[str, float] = defaultdict(float)
+        kl_weight = self.kl_weight(epoch)
         start = time.perf_counter()
         for batch_number, index in enumerate(order.split(self.cfg.vae.batch_size)):
             images, contexts = self._batch(index)
-            loss, metrics = self.model.loss(images, contexts)
+            loss, metrics = self.model.loss(images, contexts, kl_weight=kl_weight)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -187,7 +188,18 @@ class _Trainer:
                 totals[key] += value * len(index)
         self.train_seconds += time.perf_counter() - start
         self.images_seen += len(order)
-        return {f"train/{key}": value / len(order) for key, value in totals.items()}
+        return {
+            "train/kl_weight": kl_weight,
+            **{f"train/{key}": value / len(order) for key, value in totals.items()},
+        }
+
+    def kl_weight(self, epoch: int) -> float:
+        """The share of beta that ``epoch`` trains with: a linear warm-up, then 1.
+
+        Held-out metrics, and so the choice of ``best.pt``, always use the full beta.
+        """
+        warmup = self.cfg.vae.kl_warmup_epochs
+        return min(1.0, (epoch + 1) / warmup) if warmup > 0 else 1.0
 
     @torch.no_grad()
     def _heldout_metrics(self) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -90,10 +91,26 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(
     assert all(torch.equal(straight[key], state[key]) for key in straight)
 
 
+def test_kl_warmup_ramps_training_beta_and_judges_heldout_at_full_beta(
+    tmp_path: Path, frames: FrameDataset
+) -> None:
+    cfg = debug_config(tmp_path, "vae.epochs=4", "vae.kl_warmup_epochs=3", "vae.beta=0.5")
+    pretrain(cfg, frames, tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "progress.csv") as file:
+        rows = list(csv.DictReader(file))
+    weights = [float(row["train/kl_weight"]) for row in rows]
+    assert weights == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
+    for row, weight in zip(rows, weights, strict=True):
+        train = float(row["train/recon"]) + weight * 0.5 * float(row["train/kl"])
+        assert float(row["train/loss"]) == pytest.approx(train, rel=1e-4)
+        heldout = float(row["heldout/recon"]) + 0.5 * float(row["heldout/kl"])
+        assert float(row["heldout/loss"]) == pytest.approx(heldout, rel=1e-4)
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path: Path, frames: FrameDataset) -> None:
     pretrain(debug_config(tmp_path), frames, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="other settings"):
-        pretrain(debug_config(tmp_path, "vae.z_dim=6"), frames, tmp_path / "run", progress=False)
+        pretrain(debug_config(tmp_path, "vae.z_dim=3"), frames, tmp_path / "run", progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
@@ -106,8 +123,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     calls = {"n": 0}
     batches_per_epoch = -(-len(frames.split(heldout=False)) // cfg.vae.batch_size)
 
-    def poisoned(self: BetaVAE, x: torch.Tensor, context: torch.Tensor | None = None):
-        loss, metrics = original(self, x, context)
+    def poisoned(self: BetaVAE, x: torch.Tensor, context: torch.Tensor | None = None, kl_weight: float = 1.0):
+        loss, metrics = original(self, x, context, kl_weight)
         if self.training:
             calls["n"] += 1
             if calls["n"] > batches_per_epoch:  # the second epoch goes bad

@@ -177,6 +177,18 @@ def test_cc_vae_loss_adds_the_context_reconstruction() -> None:
     assert metrics["loss"] == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.parametrize("kl_weight", [0.0, 0.3])
+def test_kl_weight_scales_only_the_kl_term(kl_weight: float) -> None:
+    torch.manual_seed(0)
+    beta_vae, cc_vae = BetaVAE(beta=2.0), CCVAE(beta=2.0)
+    _, metrics = beta_vae.loss(random_images(4), kl_weight=kl_weight)
+    assert metrics["kl"] > 0
+    assert metrics["loss"] == pytest.approx(metrics["recon"] + kl_weight * 2.0 * metrics["kl"], rel=1e-4)
+    _, metrics = cc_vae.loss(random_images(4, seed=0), random_images(4, seed=1), kl_weight=kl_weight)
+    expected = metrics["recon"] + metrics["recon_context"] + kl_weight * 2.0 * metrics["kl"]
+    assert metrics["loss"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_kl_per_dim_sums_to_the_kl_metric() -> None:
     torch.manual_seed(0)
     model = BetaVAE()

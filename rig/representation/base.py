@@ -58,8 +58,13 @@ class Representation(Protocol):
         """(B, 3, H, W) images in [0, 1] for the VAEs; the latent itself for the identity."""
         ...
 
-    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-        """Scalar training loss and per-image-mean metrics ("loss", "recon", "kl", "mse", ...)."""
+    def loss(
+        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Scalar training loss and per-image-mean metrics ("loss", "recon", "kl", "mse", ...).
+
+        ``kl_weight`` scales beta for a KL warm-up; at 1 (the default) the loss is the model's own objective.
+        """
         ...
 
     def kl_per_dim(self, x: Tensor, context: Tensor | None = None) -> Tensor:

@@ -73,14 +73,16 @@ class BetaVAE(nn.Module):
         check_last_dim(latent, self.latent_dim, "latent")
         return torch.sigmoid(self.decoder(latent))
 
-    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+    ) -> tuple[Tensor, dict[str, float]]:
         reject_context(context, "BetaVAE")
         check_images(x, self.image_size, "x")
         mu, logvar = self.encoder(x)
         logits = self.decoder(reparameterize(mu, logvar))
         recon = reconstruction_nll(logits, x, self.likelihood)
         kl = gaussian_kl(mu, logvar).sum(dim=1)
-        loss = (recon + self.beta * kl).mean()
+        loss = (recon + kl_weight * self.beta * kl).mean()
         metrics = scalar_metrics(
             loss=loss, recon=recon.mean(), kl=kl.mean(), mse=reconstruction_mse(logits, x)
         )

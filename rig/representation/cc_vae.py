@@ -93,7 +93,9 @@ class CCVAE(nn.Module):
         check_last_dim(context_latent, self.context_dim, "context_latent")
         return torch.sigmoid(self.context_decoder(context_latent))
 
-    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+    ) -> tuple[Tensor, dict[str, float]]:
         context_images = self._context_images(x, context)
         mu, logvar = self.encoder(torch.cat([x, context_images], dim=1))
         c = self.context_encoder(context_images)
@@ -101,7 +103,7 @@ class CCVAE(nn.Module):
         recon = reconstruction_nll(logits, x, self.likelihood)
         recon_context = reconstruction_nll(self.context_decoder(c), context_images, self.likelihood)
         kl = gaussian_kl(mu, logvar).sum(dim=1)
-        loss = (recon + recon_context + self.beta * kl).mean()
+        loss = (recon + recon_context + kl_weight * self.beta * kl).mean()
         metrics = scalar_metrics(
             loss=loss,
             recon=recon.mean(),

@@ -52,7 +52,9 @@ class StateRepresentation(nn.Module):
         check_last_dim(latent, self.latent_dim, "latent")
         return latent
 
-    def loss(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+    ) -> tuple[Tensor, dict[str, float]]:
         raise RuntimeError("StateRepresentation has nothing to train: it is the identity on states")
 
     def kl_per_dim(self, x: Tensor, context: Tensor | None = None) -> Tensor:
