@@ -118,6 +118,10 @@ class AgentConfig:
     """latent_distance (dense) or sparse (thresholded latent distance)"""
     sparse_threshold: float = 1.0
     """latent distance under which the sparse reward counts as reached"""
+    goal_prior: str = "fitted"
+    """where imagined goals' z is drawn from (exploration and prior relabelling): fitted, a diagonal Gaussian
+    fitted to the encoder means of the training frames, as the RIG reference implementation samples; or
+    standard, the VAE prior N(0, I). Ignored by the state oracle"""
 
 
 @dataclass
@@ -227,6 +231,7 @@ def validate(config: Config) -> None:
             config.agent.reward in ("latent_distance", "sparse"),
             "agent.reward must be latent_distance or sparse",
         ),
+        (config.agent.goal_prior in ("fitted", "standard"), "agent.goal_prior must be fitted or standard"),
         (_fractions_ok(config.agent), "agent goal fractions must be non-negative and sum to 1"),
         (config.eval.every > 0 and config.eval.episodes > 0, "eval.every and eval.episodes must be positive"),
         (config.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)"),

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -26,7 +27,7 @@ from rig import io
 from rig.config import Config, VAEConfig
 from rig.data import FrameDataset
 from rig.device import resolve_device
-from rig.diagnostics import write_diagnostics
+from rig.diagnostics import encode_dataset, write_diagnostics
 from rig.representation import (
     RepresentationModule,
     build_representation,
@@ -90,6 +91,18 @@ def pretrain(
     metrics["training"] = trainer.summary()
     io.write_json(out_dir / "metrics.json", metrics)
     return PretrainResult(model, out_dir / "best.pt", metrics)
+
+
+def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[list[float], list[float]]:
+    """Per-dim mean and std of the encoder means of z over the dataset's training frames.
+
+    Imagined goals drawn from this Gaussian lie where the encoder actually puts frames. N(0, I) also puts
+    goals on dims the encoder leaves unused (near 0 for every frame), which no state can reach.
+    """
+    train = dataset.split(heldout=False)
+    contexts = dataset.images[dataset.context_index[train]] if rep.context_dim else None
+    z = encode_dataset(rep, dataset.images[train], contexts)[:, : rep.z_dim].astype(np.float64)
+    return z.mean(axis=0).tolist(), np.maximum(z.std(axis=0), 1e-6).tolist()
 
 
 def save_state_representation(cfg: Config, out_dir: Path) -> PretrainResult:

@@ -19,7 +19,7 @@ from rig.data import FrameDataset, collect
 from rig.device import resolve_device
 from rig.envs import is_multi_object
 from rig.evaluate import evaluate_random_policy, evaluate_run
-from rig.pretrain import PretrainResult, pretrain, save_state_representation
+from rig.pretrain import PretrainResult, fit_goal_prior, pretrain, save_state_representation
 from rig.representation import RepresentationModule, load_representation
 
 HELDOUT_PALETTE = "heldout"
@@ -61,9 +61,17 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
 
 
 def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
-    """Train (or resume) the agent on the run's pretrained representation."""
+    """Train (or resume) the agent on the run's pretrained representation.
+
+    With ``agent.goal_prior=fitted`` the representation's imagined goals are first fitted to the run's
+    frames (deterministic, so a resumed run fits the same goals and passes the same-representation check).
+    """
     record_config(cfg)
-    return train(cfg, load_stage_representation(cfg), Path(cfg.run_dir) / "agent", progress=progress)
+    representation = load_stage_representation(cfg)
+    if cfg.agent.goal_prior == "fitted" and representation.input_kind == "image":
+        dataset = FrameDataset.load(dataset_paths(cfg)["frames"])
+        representation.set_goal_prior(*fit_goal_prior(representation, dataset))
+    return train(cfg, representation, Path(cfg.run_dir) / "agent", progress=progress)
 
 
 def evaluate_stage(cfg: Config) -> dict[str, Any]:

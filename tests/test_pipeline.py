@@ -9,7 +9,11 @@ import pytest
 
 from rig.cli import main
 from rig.config import load_config
+from rig.data import FrameDataset
 from rig.pipeline import read_stage_record, run_pipeline, stage_keys
+from rig.pretrain import fit_goal_prior
+from rig.representation import load_representation
+from rig.stages import train_stage
 
 FAST = ["device=cpu", "torch_threads=1"]
 
@@ -116,6 +120,23 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     assert result["steps"] == debug(run_dir).agent.total_steps
     assert (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns == pretrain_mtime
     assert all(entry["done"] for entry in read_stage_record(run_dir).values())
+
+
+def test_fitted_goal_prior_goes_with_the_agent_and_is_refitted_alike_on_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_pipeline(debug(run_dir), progress=False, report=False)
+    pretrained = load_representation(run_dir / "pretrain" / "best.pt")
+    mean, std = fit_goal_prior(pretrained, FrameDataset.load(run_dir / "data" / "frames.npz"))
+    assert pretrained.config_dict().get("goal_mean") is None, "pretraining keeps the plain prior"
+    with_agent = load_representation(run_dir / "agent" / "representation.pt")
+    assert with_agent.config_dict()["goal_mean"] == pytest.approx(mean)
+    assert with_agent.config_dict()["goal_std"] == pytest.approx(std)
+    assert max(std) < 0.9, "the encoder means of an unconverged VAE spread less than N(0, 1)"
+    # Extending the run refits the goals; a different fit would fail the same-representation check.
+    longer = debug(run_dir, "agent.total_steps=90")
+    assert train_stage(longer, progress=False).model.num_timesteps == 90
+    with pytest.raises(ValueError, match="other settings"):
+        train_stage(debug(run_dir, "agent.total_steps=120", "agent.goal_prior=standard"), progress=False)
 
 
 def test_report_command_on_one_and_two_runs(finished_run: Path, tmp_path: Path) -> None:

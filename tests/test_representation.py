@@ -322,6 +322,40 @@ def test_checkpoint_round_trip_reproduces_outputs(tmp_path: Path) -> None:
         assert read_checkpoint(path)["epoch"] == 7
 
 
+def test_fitted_goal_prior_draws_imagined_goals_and_survives_a_checkpoint(tmp_path: Path) -> None:
+    mean, std = [2.0, -1.0, 0.5], [0.5, 0.01, 3.0]
+    generator = torch.Generator().manual_seed(0)
+    for model in (BetaVAE(z_dim=3, hidden_dim=0), CCVAE(z_dim=3, context_dim=2, hidden_dim=0)):
+        model.set_goal_prior(mean, std)
+        path = tmp_path / f"{type(model).__name__}.pt"
+        save_representation(path, model)
+        loaded = load_representation(path)
+        context = torch.tensor([0.3, -0.7]) if model.context_dim else None
+        goals = loaded.sample_prior(20_000, context, generator=generator)
+        torch.testing.assert_close(goals[:, :3].mean(0), torch.tensor(mean), atol=0.06, rtol=0)
+        torch.testing.assert_close(goals[:, :3].std(0), torch.tensor(std), atol=0, rtol=0.03)
+        if model.context_dim:
+            assert torch.equal(goals[:, 3:], context.expand(20_000, 2))
+        loaded.set_goal_prior(None, None)
+        torch.testing.assert_close(
+            loaded.sample_prior(20_000, context)[:, :3].std(0), torch.ones(3), rtol=0.03, atol=0
+        )
+
+
+@pytest.mark.parametrize(
+    "mean, std, message",
+    [
+        ([0.0, 0.0], None, "together"),
+        ([0.0], [1.0], "need 2 values"),
+        ([0.0, 0.0], [1.0, 0.0], "positive"),
+        ([0.0, float("nan")], [1.0, 1.0], "finite"),
+    ],
+)
+def test_goal_prior_rejects_bad_values(mean: list[float], std: list[float] | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BetaVAE(z_dim=2, hidden_dim=0).set_goal_prior(mean, std)
+
+
 def test_state_checkpoint_round_trip(tmp_path: Path) -> None:
     model = StateRepresentation([-1.0, 0.0], [1.0, 0.5])
     save_representation(tmp_path / "state.pt", model)

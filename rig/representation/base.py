@@ -17,6 +17,8 @@ Because the reconstruction is a per-image sum, beta here is not the per-pixel-me
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -52,6 +54,10 @@ class Representation(Protocol):
         self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         """(n, latent_dim) imagined goals; ``context`` is an already encoded context latent (CC-VAE only)."""
+        ...
+
+    def set_goal_prior(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+        """Draw imagined goals' z from N(mean, diag(std^2)) instead of the prior (None, None: back)."""
         ...
 
     def decode(self, latent: Tensor) -> Tensor:
@@ -132,6 +138,46 @@ def standard_normal(
     if n < 0:
         raise ValueError(f"cannot draw {n} samples")
     return torch.randn(n, dim, device=device, generator=generator)
+
+
+def check_goal_prior(
+    mean: Sequence[float] | None, std: Sequence[float] | None, z_dim: int
+) -> tuple[list[float], list[float]] | None:
+    """A fitted goal distribution of z as plain lists (None: the prior N(0, I)), checked."""
+    if mean is None and std is None:
+        return None
+    if mean is None or std is None:
+        raise ValueError("goal_mean and goal_std must be given together")
+    mean_list, std_list = [float(value) for value in mean], [float(value) for value in std]
+    if len(mean_list) != z_dim or len(std_list) != z_dim:
+        raise ValueError(
+            f"goal_mean and goal_std need {z_dim} values each, got {len(mean_list)} and {len(std_list)}"
+        )
+    if not all(math.isfinite(value) for value in mean_list) or not all(
+        math.isfinite(value) and value > 0 for value in std_list
+    ):
+        raise ValueError("goal_mean must be finite and goal_std finite and positive")
+    return mean_list, std_list
+
+
+def draw_goal_z(
+    n: int,
+    z_dim: int,
+    device: torch.device,
+    generator: torch.Generator | None,
+    goal_prior: tuple[list[float], list[float]] | None,
+) -> Tensor:
+    """n draws of z for imagined goals: from N(0, I), or from the fitted diagonal Gaussian when one is set."""
+    z = standard_normal(n, z_dim, device, generator)
+    if goal_prior is None:
+        return z
+    mean, std = goal_prior
+    return z * torch.tensor(std, device=device) + torch.tensor(mean, device=device)
+
+
+def goal_prior_config(goal_prior: tuple[list[float], list[float]] | None) -> dict[str, list[float]]:
+    """The constructor kwargs that restore a fitted goal distribution (none for the plain prior)."""
+    return {} if goal_prior is None else {"goal_mean": goal_prior[0], "goal_std": goal_prior[1]}
 
 
 def module_device(module: nn.Module) -> torch.device:

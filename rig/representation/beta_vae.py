@@ -1,4 +1,5 @@
-"""beta-VAE on RGB frames (RIG): the RL representation is the encoder mean, imagined goals come from N(0, I).
+"""beta-VAE on RGB frames (RIG): the RL representation is the encoder mean; imagined goals come from N(0, I)
+or, once ``set_goal_prior`` is called, from a diagonal Gaussian fitted to the encoder means.
 
 loss = mean over the batch of [recon(x | z) + beta * KL(q(z | x) || N(0, I))], with the reconstruction
 summed over all 3 * H * W values (the convention in ``rig.representation.base``). Decoder outputs are logits;
@@ -7,21 +8,25 @@ summed over all 3 * H * W values (the convention in ``rig.representation.base``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from rig.representation.base import (
+    check_goal_prior,
     check_images,
     check_last_dim,
     check_likelihood,
+    draw_goal_z,
     gaussian_kl,
+    goal_prior_config,
     module_device,
     reconstruction_mse,
     reconstruction_nll,
     reject_context,
     reparameterize,
     scalar_metrics,
-    standard_normal,
 )
 from rig.representation.nets import GaussianEncoder, make_decoder
 
@@ -39,6 +44,8 @@ class BetaVAE(nn.Module):
         hidden_dim: int = 256,
         decoder: str = "deconv",
         coord_channels: bool = False,
+        goal_mean: Sequence[float] | None = None,
+        goal_std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if z_dim < 1:
@@ -51,6 +58,7 @@ class BetaVAE(nn.Module):
         self.hidden_dim = hidden_dim
         self.decoder_kind = decoder
         self.coord_channels = bool(coord_channels)
+        self.goal_prior = check_goal_prior(goal_mean, goal_std, z_dim)
         self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels)
         self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim)
 
@@ -67,7 +75,7 @@ class BetaVAE(nn.Module):
         self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         reject_context(context, "BetaVAE")
-        return standard_normal(n, self.z_dim, module_device(self), generator)
+        return draw_goal_z(n, self.z_dim, module_device(self), generator, self.goal_prior)
 
     def decode(self, latent: Tensor) -> Tensor:
         check_last_dim(latent, self.latent_dim, "latent")
@@ -103,4 +111,12 @@ class BetaVAE(nn.Module):
             "hidden_dim": self.hidden_dim,
             "decoder": self.decoder_kind,
             "coord_channels": self.coord_channels,
+            **goal_prior_config(self.goal_prior),
         }
+
+    def set_goal_prior(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+        """Draw the z of imagined goals from N(mean, diag(std^2)) instead of N(0, I).
+
+        ``None, None`` restores N(0, I). The setting is part of ``config_dict``, so checkpoints keep it.
+        """
+        self.goal_prior = check_goal_prior(mean, std, self.z_dim)

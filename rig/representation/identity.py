@@ -48,6 +48,9 @@ class StateRepresentation(nn.Module):
         unit = torch.rand(n, self.latent_dim, device=self.low.device, generator=generator)
         return self.low + unit * (self.high - self.low)
 
+    def set_goal_prior(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+        raise RuntimeError("StateRepresentation draws goals uniformly in its box; it has no prior to fit")
+
     def decode(self, latent: Tensor) -> Tensor:
         check_last_dim(latent, self.latent_dim, "latent")
         return latent
