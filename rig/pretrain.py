@@ -13,6 +13,7 @@ import io as stdio
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ from rig.representation import (
     save_representation,
 )
 from rig.representation.checkpoint import load_state_checked
+
+EpochHook = Callable[[int, RepresentationModule, float], None]
+"""Called as ``hook(epoch, model, heldout_loss)`` after every pretraining epoch."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,8 +78,12 @@ def pretrain(
     out_dir: str | Path,
     heldout_colours: FrameDataset | None = None,
     progress: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> PretrainResult:
-    """Train on ``dataset`` (resuming a run found in ``out_dir``), then diagnose the best weights."""
+    """Train on ``dataset`` (resuming a run found in ``out_dir``), then diagnose the best weights.
+
+    ``on_epoch(epoch, model, heldout_loss)`` is called after each epoch's checkpoint is written.
+    """
     out_dir = Path(out_dir)
     if cfg.vae.kind == "state":
         return save_state_representation(cfg, out_dir)
@@ -84,7 +92,7 @@ def pretrain(
     torch.manual_seed(cfg.seed)
     model = make_representation(cfg.vae, cfg.env.image_size).to(device)
     trainer = _Trainer(cfg, model, dataset, out_dir, device)
-    trainer.fit(progress)
+    trainer.fit(progress, on_epoch)
     model = load_representation(out_dir / "best.pt", map_location=device)
     model.eval()
     metrics = write_diagnostics(model, dataset, out_dir, heldout_colour_dataset=heldout_colours)
@@ -142,7 +150,7 @@ class _Trainer:
         self.start_epoch, self.best_loss, self.train_seconds, self.images_seen = 0, math.inf, 0.0, 0
         self._resume()
 
-    def fit(self, progress: bool) -> None:
+    def fit(self, progress: bool, on_epoch: EpochHook | None = None) -> None:
         writer = SummaryWriter(log_dir=str(self.out_dir / "tensorboard"))
         epochs = range(self.start_epoch, self.cfg.vae.epochs)
         try:
@@ -160,6 +168,8 @@ class _Trainer:
                     if key != "epoch":
                         writer.add_scalar(f"pretrain/{key}", value, epoch)
                 self._save(epoch, row["heldout/loss"])
+                if on_epoch is not None:
+                    on_epoch(epoch, self.model, row["heldout/loss"])
         finally:
             writer.close()
 

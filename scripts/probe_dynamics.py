@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="where the retrained VAE goes")
     parser.add_argument("--every", type=int, default=5, help="probe every this many epochs")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. vae.z_dim=4")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.every < 1:
         parser.error("--every must be at least 1")
     cfg = load_config(args.run_dir / "config.yaml", args.overrides)

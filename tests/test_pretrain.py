@@ -107,6 +107,19 @@ def test_kl_warmup_ramps_training_beta_and_judges_heldout_at_full_beta(
         assert float(row["heldout/loss"]) == pytest.approx(heldout, rel=1e-4)
 
 
+def test_on_epoch_hook_sees_every_epoch_with_its_heldout_loss(tmp_path: Path, frames: FrameDataset) -> None:
+    seen: list[tuple[int, float]] = []
+    result = pretrain(
+        debug_config(tmp_path, "vae.epochs=3"),
+        frames,
+        tmp_path / "run",
+        progress=False,
+        on_epoch=lambda epoch, model, loss: seen.append((epoch, loss)),
+    )
+    assert [epoch for epoch, _ in seen] == [0, 1, 2]
+    assert result.metrics["training"]["best_heldout_loss"] == pytest.approx(min(loss for _, loss in seen))
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path: Path, frames: FrameDataset) -> None:
     pretrain(debug_config(tmp_path), frames, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="other settings"):
