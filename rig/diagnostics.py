@@ -332,7 +332,7 @@ def object_mask(states: np.ndarray, radius: np.ndarray, image_size: int) -> np.n
     return np.square(dx) + np.square(dy) <= np.square(np.asarray(radius))[:, None, None]
 
 
-def _contexts_of(rep: Representation, dataset: FrameDataset, indices: np.ndarray) -> np.ndarray | None:
+def contexts_of(rep: Representation, dataset: FrameDataset, indices: np.ndarray) -> np.ndarray | None:
     """The context images of the frames at ``indices``, for models that take them."""
     return dataset.images[dataset.context_index[indices]] if rep.context_dim > 0 else None
 
@@ -346,7 +346,7 @@ def object_reconstruction_error(
     squared_error, count = 0.0, 0
     for batch in _batches(len(indices), batch_size):
         chosen = indices[batch]
-        recon = _reconstruct(rep, dataset.images[chosen], _contexts_of(rep, dataset, chosen))
+        recon = _reconstruct(rep, dataset.images[chosen], contexts_of(rep, dataset, chosen))
         target = images_to_tensor(dataset.images[chosen], recon.device)
         mask = object_mask(dataset.states[chosen], dataset.object_radius[chosen], dataset.images.shape[1])
         mask_t = torch.as_tensor(mask, device=recon.device)[:, None].expand_as(recon)
@@ -501,15 +501,15 @@ def representation_metrics(rep: Representation, dataset: FrameDataset, rng_seed:
     numbers only (its probes are the identity's)."""
     train, heldout = dataset.split(heldout=False), _heldout_indices(dataset)
     inputs = dataset.images if rep.input_kind == "image" else dataset.states
-    train_x = encode_dataset(rep, inputs[train], _contexts_of(rep, dataset, train))
-    test_x = encode_dataset(rep, inputs[heldout], _contexts_of(rep, dataset, heldout))
+    train_x = encode_dataset(rep, inputs[train], contexts_of(rep, dataset, train))
+    test_x = encode_dataset(rep, inputs[heldout], contexts_of(rep, dataset, heldout))
     metrics: dict[str, Any] = {"num_train": len(train), "num_heldout": len(heldout)}
     metrics.update(
         _latent_quality(rep, (train_x, dataset.states[train]), (test_x, dataset.states[heldout]), rng_seed)
     )
     if rep.input_kind == "image":
         metrics.update(
-            heldout_loss_metrics(rep, dataset.images[heldout], _contexts_of(rep, dataset, heldout), rng_seed)
+            heldout_loss_metrics(rep, dataset.images[heldout], contexts_of(rep, dataset, heldout), rng_seed)
         )
         metrics["active_units"] = active_units(test_x[:, : rep.z_dim])
         metrics["object_recon_mse"] = object_reconstruction_error(rep, dataset, heldout)
@@ -527,8 +527,8 @@ def heldout_colour_metrics(
     """
     _require_images(rep, "heldout_colour_metrics")
     train, every = dataset.split(heldout=False), np.arange(len(colour_dataset))
-    train_x = encode_dataset(rep, dataset.images[train], _contexts_of(rep, dataset, train))
-    test_x = encode_dataset(rep, colour_dataset.images, _contexts_of(rep, colour_dataset, every))
+    train_x = encode_dataset(rep, dataset.images[train], contexts_of(rep, dataset, train))
+    test_x = encode_dataset(rep, colour_dataset.images, contexts_of(rep, colour_dataset, every))
     train_puck, test_puck = dataset.states[train, 2:], colour_dataset.states[:, 2:]
     metrics: dict[str, Any] = {
         "num_frames": len(colour_dataset),
@@ -557,7 +557,7 @@ def _write_grids(rep: Representation, dataset: FrameDataset, out_dir: Path, rng_
     """reconstructions.png, prior_samples.png and traversals.png, all from held-out frames."""
     heldout = _heldout_indices(dataset)
     shown = _spread(heldout, 16)
-    recon = reconstruction_grid(rep, dataset.images[shown], _contexts_of(rep, dataset, shown))
+    recon = reconstruction_grid(rep, dataset.images[shown], contexts_of(rep, dataset, shown))
     _save_grid(out_dir, "reconstructions.png", recon)
     contexts = None
     if rep.context_dim > 0:
@@ -565,7 +565,7 @@ def _write_grids(rep: Representation, dataset: FrameDataset, out_dir: Path, rng_
     prior = prior_sample_grid(rep, contexts=contexts, generator=_generator(rep, rng_seed))
     _save_grid(out_dir, "prior_samples.png", prior)
     frame = heldout[len(heldout) // 2 : len(heldout) // 2 + 1]
-    context = _contexts_of(rep, dataset, frame)
+    context = contexts_of(rep, dataset, frame)
     traversal = traversal_grid(rep, dataset.images[frame[0]], None if context is None else context[0])
     _save_grid(out_dir, "traversals.png", traversal)
 
@@ -576,7 +576,7 @@ def _write_heldout_colour_grids(
     """reconstructions_heldout.png and prior_samples_heldout.png (a row per held-out-colour context,
     for every model, so that samples that ignore the context show it)."""
     shown = _spread(np.arange(len(colour_dataset)), 16)
-    recon = reconstruction_grid(rep, colour_dataset.images[shown], _contexts_of(rep, colour_dataset, shown))
+    recon = reconstruction_grid(rep, colour_dataset.images[shown], contexts_of(rep, colour_dataset, shown))
     _save_grid(out_dir, "reconstructions_heldout.png", recon)
     contexts = colour_dataset.images[_spread(np.unique(colour_dataset.context_index), 4)]
     prior = prior_sample_grid(rep, contexts=contexts, generator=_generator(rep, rng_seed))

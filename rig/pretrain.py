@@ -28,7 +28,7 @@ from rig import io
 from rig.config import Config, VAEConfig
 from rig.data import FrameDataset
 from rig.device import resolve_device
-from rig.diagnostics import encode_dataset, write_diagnostics
+from rig.diagnostics import contexts_of, encode_dataset, write_diagnostics
 from rig.representation import (
     RepresentationModule,
     build_representation,
@@ -108,8 +108,8 @@ def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[li
     goals on dims the encoder leaves unused (near 0 for every frame), which no state can reach.
     """
     train = dataset.split(heldout=False)
-    contexts = dataset.images[dataset.context_index[train]] if rep.context_dim else None
-    z = encode_dataset(rep, dataset.images[train], contexts)[:, : rep.z_dim].astype(np.float64)
+    z = encode_dataset(rep, dataset.images[train], contexts_of(rep, dataset, train))[:, : rep.z_dim]
+    z = z.astype(np.float64)
     return z.mean(axis=0).tolist(), np.maximum(z.std(axis=0), 1e-6).tolist()
 
 

@@ -160,24 +160,42 @@ def check_goal_prior(
     return mean_list, std_list
 
 
-def draw_goal_z(
-    n: int,
-    z_dim: int,
-    device: torch.device,
-    generator: torch.Generator | None,
-    goal_prior: tuple[list[float], list[float]] | None,
-) -> Tensor:
-    """n draws of z for imagined goals: from N(0, I), or from the fitted diagonal Gaussian when one is set."""
-    z = standard_normal(n, z_dim, device, generator)
-    if goal_prior is None:
-        return z
-    mean, std = goal_prior
-    return z * torch.tensor(std, device=device) + torch.tensor(mean, device=device)
+class GoalPriorModule(nn.Module):
+    """Base of the VAEs: where the z of imagined goals is drawn from.
 
+    N(0, I), the VAE prior, until ``set_goal_prior`` sets a fitted diagonal Gaussian. The fitted mean and
+    std are kept twice: as lists in ``goal_prior`` (for ``config_dict``, so checkpoints rebuild them) and
+    as non-persistent buffers that follow the module's device, so drawing a goal copies nothing.
+    """
 
-def goal_prior_config(goal_prior: tuple[list[float], list[float]] | None) -> dict[str, list[float]]:
-    """The constructor kwargs that restore a fitted goal distribution (none for the plain prior)."""
-    return {} if goal_prior is None else {"goal_mean": goal_prior[0], "goal_std": goal_prior[1]}
+    z_dim: int
+    goal_prior: tuple[list[float], list[float]] | None
+    goal_mean: Tensor | None
+    goal_std: Tensor | None
+
+    def set_goal_prior(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+        """Draw the z of imagined goals from N(mean, diag(std^2)) instead of N(0, I); None, None: back."""
+        self.goal_prior = check_goal_prior(mean, std, self.z_dim)
+        device = next((tensor.device for tensor in self.parameters()), torch.device("cpu"))
+        mean_tensor = std_tensor = None
+        if self.goal_prior is not None:
+            mean_tensor = torch.tensor(self.goal_prior[0], device=device)
+            std_tensor = torch.tensor(self.goal_prior[1], device=device)
+        self.register_buffer("goal_mean", mean_tensor, persistent=False)
+        self.register_buffer("goal_std", std_tensor, persistent=False)
+
+    def draw_goal_z(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """(n, z_dim) draws of z for imagined goals, from the goal distribution."""
+        z = standard_normal(n, self.z_dim, module_device(self), generator)
+        if self.goal_std is None or self.goal_mean is None:
+            return z
+        return z * self.goal_std + self.goal_mean
+
+    def goal_prior_config(self) -> dict[str, list[float]]:
+        """The constructor kwargs that restore the goal distribution (none for N(0, I))."""
+        if self.goal_prior is None:
+            return {}
+        return {"goal_mean": self.goal_prior[0], "goal_std": self.goal_prior[1]}
 
 
 def module_device(module: nn.Module) -> torch.device:

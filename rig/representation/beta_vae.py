@@ -11,17 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rig.representation.base import (
-    check_goal_prior,
+    GoalPriorModule,
     check_images,
     check_last_dim,
     check_likelihood,
-    draw_goal_z,
     gaussian_kl,
-    goal_prior_config,
-    module_device,
     reconstruction_mse,
     reconstruction_nll,
     reject_context,
@@ -31,7 +28,7 @@ from rig.representation.base import (
 from rig.representation.nets import GaussianEncoder, make_decoder
 
 
-class BetaVAE(nn.Module):
+class BetaVAE(GoalPriorModule):
     input_kind = "image"
     context_dim = 0
 
@@ -58,7 +55,7 @@ class BetaVAE(nn.Module):
         self.hidden_dim = hidden_dim
         self.decoder_kind = decoder
         self.coord_channels = bool(coord_channels)
-        self.goal_prior = check_goal_prior(goal_mean, goal_std, z_dim)
+        self.set_goal_prior(goal_mean, goal_std)
         self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels)
         self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim)
 
@@ -75,7 +72,7 @@ class BetaVAE(nn.Module):
         self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         reject_context(context, "BetaVAE")
-        return draw_goal_z(n, self.z_dim, module_device(self), generator, self.goal_prior)
+        return self.draw_goal_z(n, generator)
 
     def decode(self, latent: Tensor) -> Tensor:
         check_last_dim(latent, self.latent_dim, "latent")
@@ -111,12 +108,5 @@ class BetaVAE(nn.Module):
             "hidden_dim": self.hidden_dim,
             "decoder": self.decoder_kind,
             "coord_channels": self.coord_channels,
-            **goal_prior_config(self.goal_prior),
+            **self.goal_prior_config(),
         }
-
-    def set_goal_prior(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
-        """Draw the z of imagined goals from N(mean, diag(std^2)) instead of N(0, I).
-
-        ``None, None`` restores N(0, I). The setting is part of ``config_dict``, so checkpoints keep it.
-        """
-        self.goal_prior = check_goal_prior(mean, std, self.z_dim)

@@ -16,17 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rig.representation.base import (
-    check_goal_prior,
+    GoalPriorModule,
     check_images,
     check_last_dim,
     check_likelihood,
-    draw_goal_z,
     gaussian_kl,
-    goal_prior_config,
-    module_device,
     reconstruction_mse,
     reconstruction_nll,
     reparameterize,
@@ -36,7 +33,7 @@ from rig.representation.base import (
 from rig.representation.nets import ContextEncoder, ConvDecoder, GaussianEncoder, make_decoder
 
 
-class CCVAE(nn.Module):
+class CCVAE(GoalPriorModule):
     input_kind = "image"
 
     def __init__(
@@ -64,7 +61,7 @@ class CCVAE(nn.Module):
         self.hidden_dim = hidden_dim
         self.decoder_kind = decoder
         self.coord_channels = bool(coord_channels)
-        self.goal_prior = check_goal_prior(goal_mean, goal_std, z_dim)
+        self.set_goal_prior(goal_mean, goal_std)
         self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
         self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels)
         self.decoder = make_decoder(decoder, z_dim + context_dim, image_size, hidden_dim)
@@ -88,7 +85,7 @@ class CCVAE(nn.Module):
         ``context`` is an encoded context latent c: (n, context_dim), (1, context_dim) or (context_dim,).
         """
         context_latent = require_context(context, "CCVAE.sample_prior")
-        z = draw_goal_z(n, self.z_dim, module_device(self), generator, self.goal_prior)
+        z = self.draw_goal_z(n, generator)
         return torch.cat([z, self._broadcast_context_latent(context_latent, n).to(z)], dim=1)
 
     def decode(self, latent: Tensor) -> Tensor:
@@ -135,15 +132,8 @@ class CCVAE(nn.Module):
             "hidden_dim": self.hidden_dim,
             "decoder": self.decoder_kind,
             "coord_channels": self.coord_channels,
-            **goal_prior_config(self.goal_prior),
+            **self.goal_prior_config(),
         }
-
-    def set_goal_prior(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
-        """Draw the z of imagined goals from N(mean, diag(std^2)) instead of N(0, I).
-
-        ``None, None`` restores N(0, I). The setting is part of ``config_dict``, so checkpoints keep it.
-        """
-        self.goal_prior = check_goal_prior(mean, std, self.z_dim)
 
     def _context_images(self, x: Tensor, context: Tensor | None) -> Tensor:
         context_images = require_context(context, "CCVAE")
