@@ -1,7 +1,8 @@
 """rig's MuJoCo pushing environments, registered with gymnasium on import.
 
-``gymnasium.make("rig/Push-v0")`` is the single-puck visual pusher; ``"rig/PushMultiObject-v0"``
-redraws the object's colour, size and shape at every reset (the CC-RIG setting).
+``gymnasium.make("rig/Push-v0")`` is the single-puck visual pusher. ``"rig/PushMultiColor-v0"`` redraws the
+puck's colour at every reset and keeps its size and shape (the CC-RIG paper's multi-colour pusher);
+``"rig/PushMultiObject-v0"`` redraws colour, size and shape (a harder setting).
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ _default_headless_gl()
 
 import gymnasium  # noqa: E402
 
-from envs.push import PushEnv  # noqa: E402
+from envs.push import PUCK_RADIUS, PushEnv  # noqa: E402
 
 __all__ = ["PushEnv"]
 
 gymnasium.register(id="rig/Push-v0", entry_point="envs.push:PushEnv", max_episode_steps=50)
+gymnasium.register(
+    id="rig/PushMultiColor-v0",
+    entry_point="envs.push:PushEnv",
+    max_episode_steps=50,
+    kwargs={"multi_object": True, "radius_range": (PUCK_RADIUS, PUCK_RADIUS), "shapes": ("cylinder",)},
+)
 gymnasium.register(
     id="rig/PushMultiObject-v0",
     entry_point="envs.push:PushEnv",

@@ -25,7 +25,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 @dataclass
 class EnvConfig:
     id: str = "rig/Push-v0"
-    """gymnasium id: rig/Push-v0 or rig/PushMultiObject-v0"""
+    """gymnasium id: rig/Push-v0, rig/PushMultiColor-v0 (colour drawn per reset) or rig/PushMultiObject-v0
+    (colour, size and shape drawn per reset)"""
     image_size: int = 48
     """side of the square RGB frames, in pixels"""
     max_episode_steps: int = 50

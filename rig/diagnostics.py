@@ -222,20 +222,45 @@ def r_squared(target: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def distance_rank_correlation(
-    latents: np.ndarray, states: np.ndarray, n_pairs: int = 5000, rng: np.random.Generator | None = None
+    latents: np.ndarray,
+    states: np.ndarray,
+    n_pairs: int = 5000,
+    rng: np.random.Generator | None = None,
+    groups: np.ndarray | None = None,
 ) -> float:
     """Spearman correlation between latent and true-state Euclidean distances over random frame pairs.
 
-    The latent reward is -||e(s) - z_g||, so it ranks states correctly only when this is high.
+    The latent reward is -||e(s) - z_g||, so it ranks states correctly only when this is high. With
+    ``groups`` (e.g. each frame's episode) both frames of a pair come from one group: in RL, a state is
+    only ever compared with goals of its own episode, hence of its own object.
     """
     if len(latents) != len(states) or len(latents) < 2:
         raise ValueError(f"need >= 2 paired frames, got {len(latents)} latents and {len(states)} states")
     rng = rng if rng is not None else np.random.default_rng(0)
-    first = rng.integers(len(latents), size=n_pairs)
-    second = (first + rng.integers(1, len(latents), size=n_pairs)) % len(latents)  # never the same frame
+    first, second = _frame_pairs(len(latents), n_pairs, rng, groups)
     latent_distance = np.linalg.norm(latents[first] - latents[second], axis=1)
     state_distance = np.linalg.norm(states[first] - states[second], axis=1)
     return float(stats.spearmanr(latent_distance, state_distance)[0])
+
+
+def _frame_pairs(
+    count: int, n_pairs: int, rng: np.random.Generator, groups: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random pairs of distinct frames, within one group each when ``groups`` is given."""
+    if groups is None:
+        first = rng.integers(count, size=n_pairs)
+        return first, (first + rng.integers(1, count, size=n_pairs)) % count  # never the same frame
+    if len(groups) != count:
+        raise ValueError(f"groups has {len(groups)} entries for {count} frames")
+    order = np.argsort(groups, kind="stable")
+    starts = np.searchsorted(groups[order], groups[order], side="left")
+    sizes = np.searchsorted(groups[order], groups[order], side="right") - starts
+    eligible = np.flatnonzero(sizes > 1)
+    if len(eligible) == 0:
+        raise ValueError("no group holds two frames to pair")
+    pick = eligible[rng.integers(len(eligible), size=n_pairs)]
+    offset = (pick - starts[pick] + rng.integers(1, sizes[pick])) % sizes[pick]
+    return order[pick], order[starts[pick] + offset]
 
 
 def active_units(latent_means: np.ndarray, threshold: float = 0.01) -> int:
@@ -521,22 +546,33 @@ def heldout_colour_metrics(
 ) -> dict[str, Any]:
     """Generalisation to object colours never trained on (frames of the held-out palette).
 
-    The puck probe is fitted on the train split of ``dataset`` (training palette) and tested on every
-    frame of ``colour_dataset``; the object error is measured on every frame; prior samples are drawn under
-    each episode's context frame and must show its hue (``prior_colour_match``).
+    Positions are read from the position part of the representation, z (the whole latent of a beta-VAE,
+    mu_z without the context c of a CC-VAE). The probes are fitted on the train split of ``dataset``
+    (training palette) and tested on every frame of ``colour_dataset``. ``spearman`` ranks z distances
+    over random pairs of frames; ``spearman_within_episode`` ranks distances of the whole RL
+    representation over pairs from one episode (one object), as the latent reward compares them. The
+    object error is measured on every frame; prior samples are drawn under each episode's context frame
+    and must show its hue (``prior_colour_match``).
     """
     _require_images(rep, "heldout_colour_metrics")
     train, every = dataset.split(heldout=False), np.arange(len(colour_dataset))
     train_x = encode_dataset(rep, dataset.images[train], contexts_of(rep, dataset, train))
     test_x = encode_dataset(rep, colour_dataset.images, contexts_of(rep, colour_dataset, every))
-    train_puck, test_puck = dataset.states[train, 2:], colour_dataset.states[:, 2:]
-    metrics: dict[str, Any] = {
-        "num_frames": len(colour_dataset),
-        "probe_r2_puck": linear_probe_r2(train_x, train_puck, test_x, test_puck),
-    }
-    if rep.context_dim > 0:
-        z = slice(0, rep.z_dim)
-        metrics["probe_r2_puck_z_only"] = linear_probe_r2(train_x[:, z], train_puck, test_x[:, z], test_puck)
+    z = slice(0, rep.z_dim)
+    train_s, test_s = dataset.states[train], colour_dataset.states
+    rng = np.random.default_rng(rng_seed)
+    metrics: dict[str, Any] = {"num_frames": len(colour_dataset)}
+    for name, part in (("hand", slice(0, 2)), ("puck", slice(2, 4))):
+        metrics[f"probe_r2_{name}"] = linear_probe_r2(
+            train_x[:, z], train_s[:, part], test_x[:, z], test_s[:, part]
+        )
+        metrics[f"knn_probe_r2_{name}"] = knn_probe_r2(
+            train_x[:, z], train_s[:, part], test_x[:, z], test_s[:, part]
+        )
+    metrics["spearman"] = distance_rank_correlation(test_x[:, z], test_s, rng=rng)
+    metrics["spearman_within_episode"] = distance_rank_correlation(
+        test_x, test_s, rng=rng, groups=colour_dataset.episodes
+    )
     metrics["object_recon_mse"] = object_reconstruction_error(rep, colour_dataset, every)
     contexts = np.unique(colour_dataset.context_index)
     metrics["num_contexts"] = len(contexts)

@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-import envs  # noqa: F401  registers rig/Push-v0 and rig/PushMultiObject-v0
+import envs  # noqa: F401  registers the rig/Push* ids
 from envs.push import PushEnv
 from rig.config import EnvConfig
 

@@ -225,7 +225,9 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
     def _encode(self, frame: Array) -> Array:
         with torch.inference_mode():
             images = images_to_tensor(frame, self.device)
-            latent = self.representation.encode(images, context=self._context_images)
+            latent = self.representation.encode(
+                images, context=self._context_images, context_latent=self._context_latent
+            )
         return latent[0].cpu().numpy().astype(np.float32)
 
     def _encode_state(self, state: Array) -> Array:

@@ -180,6 +180,22 @@ def test_spearman_is_one_for_an_affine_map_and_near_zero_for_unrelated_latents()
     assert abs(diag.distance_rank_correlation(random_latents, states)) < 0.1
 
 
+def test_within_episode_spearman_ignores_what_differs_between_episodes() -> None:
+    rng = np.random.default_rng(0)
+    episodes = np.repeat(np.arange(40), 25)
+    states = rng.uniform(-0.1, 0.1, size=(len(episodes), 4))
+    # Each episode's latents are its states shifted by a large per-episode offset (e.g. a colour code):
+    # across episodes the offset swamps the state, within one episode it cancels.
+    latents = states + rng.normal(scale=5.0, size=(40, 4))[episodes]
+    assert diag.distance_rank_correlation(latents, states, rng=np.random.default_rng(1)) < 0.2
+    within = diag.distance_rank_correlation(latents, states, rng=np.random.default_rng(1), groups=episodes)
+    assert within == pytest.approx(1.0)
+    first, second = diag._frame_pairs(len(episodes), 2000, np.random.default_rng(2), episodes)
+    assert np.all(episodes[first] == episodes[second]) and np.all(first != second)
+    with pytest.raises(ValueError, match="no group"):
+        diag._frame_pairs(3, 10, np.random.default_rng(0), np.arange(3))
+
+
 def test_active_units_counts_dims_whose_mean_varies() -> None:
     rng = np.random.default_rng(0)
     scales = np.array([1.0, 0.5, 0.05, 0.001, 0.0])  # variances 1, 0.25, 0.0025, 1e-6, 0
@@ -327,7 +343,10 @@ def test_write_diagnostics_writes_grids_and_finite_metrics(
         assert 0 <= metrics["active_units"] <= model.z_dim
         assert metrics["neg_elbo"] == pytest.approx(metrics["recon"] + metrics["kl"])
         assert ("probe_r2_puck_z_only" in metrics) == (model.context_dim > 0)
-        assert 0.0 <= metrics["heldout_colours"]["prior_colour_match"] <= 1.0
+        heldout = metrics["heldout_colours"]
+        assert 0.0 <= heldout["prior_colour_match"] <= 1.0
+        expected = {"probe_r2_hand", "probe_r2_puck", "spearman", "spearman_within_episode"}
+        assert expected <= heldout.keys()
         numbers = [v for v in flatten(metrics) if isinstance(v, float)]
         assert numbers and all(math.isfinite(v) for v in numbers)
 

@@ -13,10 +13,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401
 from envs.appearance import PALETTES
-from envs.push import HAND_BOX, HAND_GOAL_BOX, PUCK_GOAL_BOX, PushEnv
+from envs.push import HAND_BOX, HAND_GOAL_BOX, PUCK_GOAL_BOX, PUCK_RADIUS, PushEnv
 from envs.scripted import scripted_action
 
-ENV_IDS = ["rig/Push-v0", "rig/PushMultiObject-v0"]
+ENV_IDS = ["rig/Push-v0", "rig/PushMultiColor-v0", "rig/PushMultiObject-v0"]
 
 
 def make(env_id: str = "rig/Push-v0", **kwargs) -> gym.Env:
@@ -235,8 +235,8 @@ def _hsv(rgb: np.ndarray) -> tuple[float, float, float]:
     return hue * 360.0, saturation, value
 
 
-def _drawn_colours(palette: str, seeds: range) -> np.ndarray:
-    env = make("rig/PushMultiObject-v0", palette=palette).unwrapped
+def _drawn_colours(palette: str, seeds: range, env_id: str = "rig/PushMultiObject-v0") -> np.ndarray:
+    env = make(env_id, palette=palette).unwrapped
     return np.array([env.reset(seed=seed)[1]["object_rgb"] for seed in seeds])
 
 
@@ -250,9 +250,12 @@ def test_palettes_split_the_hue_circle_into_train_and_heldout_bands() -> None:
     assert heldout.contains_hue(60.0 + 360.0) and train.contains_hue(-10.0)
 
 
+@pytest.mark.parametrize("env_id", ["rig/PushMultiColor-v0", "rig/PushMultiObject-v0"])
 @pytest.mark.parametrize("palette, other", [("train", "heldout"), ("heldout", "train")])
-def test_multi_object_colours_stay_in_their_palette_and_vary_continuously(palette: str, other: str) -> None:
-    colours = _drawn_colours(palette, range(200))
+def test_multi_object_colours_stay_in_their_palette_and_vary_continuously(
+    palette: str, other: str, env_id: str
+) -> None:
+    colours = _drawn_colours(palette, range(200), env_id)
     hsv = np.array([_hsv(rgb) for rgb in colours])
     hues = hsv[:, 0]
     assert all(PALETTES[palette].contains_hue(hue) for hue in hues)
@@ -294,6 +297,20 @@ def test_multi_object_appearance_is_seeded_and_draws_shapes_and_sizes() -> None:
         radii.append(info["object_radius"])
     assert seen_shapes == {"cylinder", "box"}
     assert 0.035 <= min(radii) < max(radii) <= 0.05
+
+
+@pytest.mark.parametrize("palette", ["train", "heldout"])
+def test_multi_colour_env_draws_only_the_colour(palette: str) -> None:
+    """rig/PushMultiColor-v0 is the CC-RIG paper's pusher: a new colour every reset, the default puck."""
+    env = make("rig/PushMultiColor-v0", palette=palette).unwrapped
+    colours = []
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        assert (info["object_shape"], info["object_radius"]) == ("cylinder", PUCK_RADIUS)
+        assert PALETTES[palette].contains_hue(_hsv(info["object_rgb"])[0])
+        colours.append(info["object_rgb"])
+    assert len(np.unique(np.array(colours), axis=0)) == 40
+    assert env._contact_distance() == pytest.approx(make("rig/Push-v0").unwrapped._contact_distance())
 
 
 def test_multi_object_colour_shows_in_the_frame() -> None:

@@ -158,6 +158,33 @@ def test_each_step_renders_once_and_encodes_once(env_cfg: EnvConfig, monkeypatch
     assert calls == {"render": 5, "encode": 5}
 
 
+@pytest.mark.parametrize("mode", [GoalMode.TRAIN, GoalMode.EVAL])
+def test_cc_vae_context_is_encoded_once_per_episode(
+    mode: GoalMode, env_cfg: EnvConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    representation = build("cc_vae")
+    assert isinstance(representation, CCVAE)
+    calls = {"context_encoder": 0}
+    original = representation.context_encoder.forward
+
+    def counting(images: torch.Tensor) -> torch.Tensor:
+        calls["context_encoder"] += len(images)
+        return original(images)
+
+    monkeypatch.setattr(representation.context_encoder, "forward", counting)
+    env = make_latent_env(env_cfg, representation, mode, seed=0)
+    for episode in range(2):
+        obs, _ = env.reset(seed=episode)
+        for _ in range(env_cfg.max_episode_steps):
+            obs, *_ = env.step(np.ones(2, dtype=np.float32))
+    assert calls["context_encoder"] == 2
+    # The cached context gives the same latent as encoding the context again.
+    assert env.last_frame is not None and env._context_images is not None
+    with torch.no_grad():
+        fresh = representation.encode(images_to_tensor(env.last_frame), context=env._context_images)
+    np.testing.assert_allclose(obs["observation"], fresh[0].numpy(), atol=1e-6)
+
+
 def test_info_passes_the_true_distances_through(env_cfg: EnvConfig) -> None:
     env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
     env.reset(seed=1)

@@ -93,6 +93,8 @@ def test_beta_vae_rejects_a_context() -> None:
     with pytest.raises(ValueError, match="takes no context"):
         model.encode(x, context=x)
     with pytest.raises(ValueError, match="takes no context"):
+        model.encode(x, context_latent=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="takes no context"):
         model.sample_prior(2, context=torch.zeros(2, 4))
 
 
@@ -102,6 +104,11 @@ def test_cc_vae_shapes() -> None:
     x, x0 = random_images(3, seed=0), random_images(3, seed=1)
     latent = model.encode(x, x0)
     assert latent.shape == (3, 10)
+    with torch.no_grad():
+        cached = model.encode(x, x0, context_latent=model.encode_context(x0))
+    torch.testing.assert_close(cached, latent.detach())
+    with pytest.raises(ValueError, match="context_latent"):
+        model.encode(x, x0, context_latent=torch.zeros(3, 5))
     assert model.encode_context(x0).shape == (3, 4)
     assert model.decode(latent).shape == (3, 3, 48, 48)
     assert model.decode_context(latent[:, 6:]).shape == (3, 3, 48, 48)

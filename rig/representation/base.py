@@ -42,8 +42,14 @@ class Representation(Protocol):
     context_dim: int
     """Size of the context latent c; 0 when there is none."""
 
-    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """(B, latent_dim) encoder means, no sampling; ``context`` is the context image batch x0 (CC-VAE)."""
+    def encode(
+        self, x: Tensor, context: Tensor | None = None, context_latent: Tensor | None = None
+    ) -> Tensor:
+        """(B, latent_dim) encoder means, no sampling.
+
+        ``context`` is the context image batch x0 (CC-VAE only). ``context_latent``, when given, is
+        ``encode_context(context)`` computed earlier: an episode's context is encoded once, not every step.
+        """
         ...
 
     def encode_context(self, context: Tensor) -> Tensor:
@@ -205,8 +211,8 @@ def module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def reject_context(context: Tensor | None, owner: str) -> None:
-    if context is not None:
+def reject_context(context: Tensor | None, owner: str, context_latent: Tensor | None = None) -> None:
+    if context is not None or context_latent is not None:
         raise ValueError(f"{owner} takes no context; pass context=None (only CCVAE is context-conditioned)")
 
 

@@ -59,8 +59,10 @@ class BetaVAE(GoalPriorModule):
         self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels)
         self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim)
 
-    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        reject_context(context, "BetaVAE")
+    def encode(
+        self, x: Tensor, context: Tensor | None = None, context_latent: Tensor | None = None
+    ) -> Tensor:
+        reject_context(context, "BetaVAE", context_latent)
         check_images(x, self.image_size, "x")
         mu: Tensor = self.encoder(x)[0]
         return mu

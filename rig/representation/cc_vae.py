@@ -67,10 +67,21 @@ class CCVAE(GoalPriorModule):
         self.decoder = make_decoder(decoder, z_dim + context_dim, image_size, hidden_dim)
         self.context_decoder = ConvDecoder(context_dim, image_size, hidden_dim)
 
-    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+    def encode(
+        self, x: Tensor, context: Tensor | None = None, context_latent: Tensor | None = None
+    ) -> Tensor:
+        """[mu_z, c]; ``context_latent``, c of ``context`` encoded earlier, saves the context encoder."""
         context_images = self._context_images(x, context)
         mu, _ = self.encoder(torch.cat([x, context_images], dim=1))
-        return torch.cat([mu, self.context_encoder(context_images)], dim=1)
+        if context_latent is None:
+            context_latent = self.context_encoder(context_images)
+        else:
+            check_last_dim(context_latent, self.context_dim, "context_latent")
+            if context_latent.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"x and context_latent batch sizes differ: {x.shape[0]} vs {context_latent.shape[0]}"
+                )
+        return torch.cat([mu, context_latent.to(mu)], dim=1)
 
     def encode_context(self, context: Tensor) -> Tensor:
         check_images(context, self.image_size, "context")

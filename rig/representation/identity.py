@@ -32,8 +32,10 @@ class StateRepresentation(nn.Module):
         self.z_dim = low_t.numel()
         self.latent_dim = self.z_dim
 
-    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        reject_context(context, "StateRepresentation")
+    def encode(
+        self, x: Tensor, context: Tensor | None = None, context_latent: Tensor | None = None
+    ) -> Tensor:
+        reject_context(context, "StateRepresentation", context_latent)
         check_last_dim(x, self.latent_dim, "state")
         return x
 
