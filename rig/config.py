@@ -66,6 +66,9 @@ class VAEConfig:
     """deconv (mirror of the reference encoder) or broadcast (spatial broadcast decoder)"""
     coord_channels: bool = True
     """append pixel-coordinate channels to the encoder input (CoordConv)"""
+    context_film: bool = True
+    """CC-VAE only: the context c also scales and shifts the channels of each hidden layer of the broadcast
+    decoder (FiLM); with c only concatenated, the decoder drew hand and object as one pair"""
     epochs: int = 50
     """passes over the training frames"""
     kl_warmup_epochs: int = 0
@@ -224,6 +227,10 @@ def validate(config: Config) -> None:
         (config.vae.kind in ("beta_vae", "cc_vae", "state"), "vae.kind must be beta_vae, cc_vae or state"),
         (config.vae.likelihood in ("gaussian", "bernoulli"), "vae.likelihood must be gaussian or bernoulli"),
         (config.vae.decoder in ("deconv", "broadcast"), "vae.decoder must be deconv or broadcast"),
+        (
+            not (config.vae.kind == "cc_vae" and config.vae.context_film and config.vae.decoder == "deconv"),
+            "vae.context_film needs vae.decoder=broadcast (or set vae.context_film=false)",
+        ),
         (config.vae.z_dim > 0 and config.vae.epochs > 0, "vae.z_dim and vae.epochs must be positive"),
         (config.vae.beta >= 0.0, "vae.beta must be non-negative"),
         (config.vae.kl_warmup_epochs >= 0, "vae.kl_warmup_epochs must be non-negative"),

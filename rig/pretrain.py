@@ -68,7 +68,8 @@ def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule
         "coord_channels": cfg.coord_channels,
     }
     if cfg.kind == "cc_vae":
-        return build_representation("cc_vae", {**shared, "context_dim": cfg.context_dim})
+        cc_settings = {"context_dim": cfg.context_dim, "context_film": cfg.context_film}
+        return build_representation("cc_vae", {**shared, **cc_settings})
     return build_representation("beta_vae", shared)
 
 

@@ -1,14 +1,16 @@
-"""Reproduce the README's method comparison: RIG, the state oracle, CC-RIG and RIG on the multi-object env.
+"""Reproduce the README's method comparisons: RIG and the oracle on rig/Push-v0, and CC-RIG, RIG with a
+same-size beta-VAE and the oracle on the multi-colour and multi-object pushers (held-out colours).
 
 Each method is one ``rig sweep`` over the seeds (Ray Tune, one trial per CPU core), written under
 ``--out``; finished stages are cached, so running the script again only redoes what is missing. Then it
 prints one table over every trial and writes a combined report. Every method's final puck distance is
 also given as a ratio to the random policy evaluated on the same goals in the same runs (lower is
-better; 1.0 means no better than random).
+better; 1.0 means no better than random), and CC-RIG is compared with RIG on each multi-object env by
+Welch's t-test on the per-seed final puck distances, with a 95% confidence interval of the difference.
 
-    python scripts/reproduce_results.py                  # all four sweeps, 3 seeds: about 2.5 h on 2 cores
-    python scripts/reproduce_results.py --only rig,oracle
-    python scripts/reproduce_results.py --no-run         # tabulate sweeps that already ran
+    python scripts/reproduce_results.py                           # every method, 5 seeds
+    python scripts/reproduce_results.py --only ccrig,rig_multicolor,oracle_multicolor
+    python scripts/reproduce_results.py --no-run                  # tabulate sweeps that already ran
 
 With ``--no-run``, trials that have no ``eval.json`` yet are listed as missing instead of being run.
 """
@@ -24,15 +26,25 @@ from pathlib import Path
 import numpy as np
 
 from rig.report import MethodGroup, build_report, final_section, group_runs, read_run
+from rig.stats import welch_compare
 from rig.sweep import SWEEP_FILE
 
 METHODS = {
-    # name: config in configs/
-    "rig": "default",
-    "oracle": "oracle",
-    "ccrig": "ccrig",
-    "rig_multi": "rig_multi",
+    # name: config in configs/ (the same name)
+    name: name
+    for name in (
+        "default",
+        "oracle",
+        "ccrig",
+        "rig_multicolor",
+        "oracle_multicolor",
+        "ccrig_multiobject",
+        "rig_multiobject",
+        "oracle_multiobject",
+    )
 }
+COMPARISONS = (("ccrig", "rig_multicolor"), ("ccrig_multiobject", "rig_multiobject"))
+"""(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
 
 
 def run_sweep(config: str, seeds: str, out: Path) -> None:
@@ -60,10 +72,30 @@ def random_ratio(group: MethodGroup) -> str | None:
     return f"{group.label}: {puck:.3f} / {random_puck:.3f} = {puck / random_puck:.2f}x"
 
 
+def seed_finals(run_dirs: list[Path]) -> list[float]:
+    """Each finished trial's final puck distance (its mean over the evaluation goals)."""
+    finals = []
+    for path in run_dirs:
+        final = read_run(path).final
+        if final:
+            finals.append(float(final["puck_distance_mean"]))
+    return finals
+
+
+def compare(first: str, second: str, finals: dict[str, list[float]]) -> str:
+    if len(finals.get(first, [])) < 2 or len(finals.get(second, [])) < 2:
+        return f"{first} - {second}: needs at least two finished seeds of each"
+    result = welch_compare(finals[first], finals[second])
+    return (
+        f"{first} - {second} (final puck distance, {result.first.n} vs {result.second.n} seeds): "
+        + result.describe(" m")
+    )
+
+
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="one sweep directory per method")
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, from {list(METHODS)}")
     parser.add_argument("--no-run", action="store_true", help="only tabulate sweeps that already ran")
@@ -78,11 +110,13 @@ def main() -> None:
             run_sweep(METHODS[name], args.seeds, args.out / name)
 
     run_dirs: list[Path] = []
+    finals: dict[str, list[float]] = {}
     for name in chosen:
         found = trial_dirs(args.out / name)
         if not found:
             print(f"{name}: no sweep found in {args.out / name}")
         run_dirs += found
+        finals[name] = seed_finals(found)
     if not run_dirs:
         return
     runs = [read_run(path) for path in run_dirs]
@@ -91,6 +125,11 @@ def main() -> None:
     print("final puck distance as a ratio to the random policy on the same goals (lower is better):")
     for line in filter(None, map(random_ratio, groups)):
         print("  " + line)
+    pairs = [(first, second) for first, second in COMPARISONS if first in chosen and second in chosen]
+    if pairs:
+        print("CC-RIG against RIG (negative: CC-RIG ends closer to the goal):")
+        for first, second in pairs:
+            print("  " + compare(first, second, finals))
     print(f"\ncombined report: {build_report(run_dirs, args.out / 'report')}")
 
 

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from rig.cli import main
-from rig.config import load_config
+from rig.config import CONFIG_DIR, load_config
 from rig.data import FrameDataset
 from rig.pipeline import read_stage_record, run_pipeline, stage_keys
 from rig.pretrain import fit_goal_prior
@@ -159,3 +160,31 @@ def test_unknown_override_names_the_key_and_suggests_one(capsys: pytest.CaptureF
 def test_evaluate_command_rejects_a_directory_that_is_not_a_run(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+
+
+def debug_settings() -> list[str]:
+    """configs/debug.yaml as overrides, to shrink any method's config to seconds."""
+    settings = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "debug.yaml"))
+    assert isinstance(settings, dict)
+
+    def flatten(node: dict, prefix: str) -> list[str]:
+        items: list[str] = []
+        for key, value in node.items():
+            if isinstance(value, dict):
+                items += flatten(value, f"{prefix}{key}.")
+            elif key != "run_dir":
+                items.append(f"{prefix}{key}={value}")
+        return items
+
+    return flatten(settings, "")
+
+
+@pytest.mark.parametrize("method", ["ccrig", "rig_multicolor", "ccrig_multiobject"])
+def test_multi_object_method_configs_run_end_to_end_on_held_out_colours(method: str, tmp_path: Path) -> None:
+    cfg = load_config(method, [f"run_dir={tmp_path}", *FAST, *debug_settings()])
+    evaluation = run_pipeline(cfg, progress=False)
+    assert evaluation["palette"] == "heldout" and evaluation["env_id"] == cfg.env.id
+    metrics = json.loads((tmp_path / "pretrain" / "metrics.json").read_text())
+    assert {"probe_r2_hand", "probe_r2_puck", "prior_colour_match"} <= metrics["heldout_colours"].keys()
+    report = (tmp_path / "report.md").read_text()
+    assert "prior_samples_heldout.png" in report and "gifs/eval_0.gif" in report

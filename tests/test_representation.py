@@ -24,6 +24,7 @@ from rig.representation import (
     tensor_to_images,
 )
 from rig.representation.base import gaussian_kl
+from rig.representation.nets import BroadcastDecoder
 
 
 def coloured_squares(n: int = 32, size: int = 48, side: int = 10, seed: int = 0) -> torch.Tensor:
@@ -454,3 +455,39 @@ def test_unknown_decoder_raises() -> None:
         BetaVAE(decoder="transformer")
     with pytest.raises(ValueError, match="divisible by 4"):
         BetaVAE(image_size=50, decoder="broadcast")
+
+
+def test_film_decoder_starts_as_the_plain_decoder_and_lets_the_context_scale_channels() -> None:
+    torch.manual_seed(0)
+    plain = BroadcastDecoder(in_dim=10, image_size=48)
+    torch.manual_seed(0)
+    film = BroadcastDecoder(in_dim=10, image_size=48, film_dim=4)
+    latent = torch.randn(6, 10)
+    # Same conv weights from the same seed, and a zero-initialised modulation: the same function.
+    torch.testing.assert_close(film(latent), plain(latent))
+    assert film.film is not None
+    loss = film(latent).square().mean()
+    loss.backward()
+    assert film.film.weight.grad is not None and film.film.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        film.film.weight.normal_()
+    other_context = latent.clone()
+    other_context[:, -4:] += 1.0
+    changed = (film(other_context) - film(latent)).abs().mean()
+    unchanged_z = latent.clone()
+    assert changed > 1e-3 and torch.equal(film(unchanged_z), film(latent))
+    with pytest.raises(ValueError, match="film_dim"):
+        BroadcastDecoder(in_dim=4, image_size=48, film_dim=5)
+
+
+def test_cc_vae_film_is_kept_in_checkpoints_and_needs_the_broadcast_decoder(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = CCVAE(z_dim=3, context_dim=2, decoder="broadcast", context_film=True)
+    assert isinstance(model.decoder, BroadcastDecoder) and model.decoder.film_dim == 2
+    save_representation(tmp_path / "m.pt", model)
+    reloaded = load_representation(tmp_path / "m.pt")
+    assert reloaded.config_dict()["context_film"] is True
+    latent = torch.randn(2, 5)
+    assert torch.equal(reloaded.decode(latent), model.decode(latent))
+    with pytest.raises(ValueError, match="broadcast"):
+        CCVAE(decoder="deconv", context_film=True)

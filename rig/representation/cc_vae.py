@@ -3,7 +3,9 @@
 - A context encoder e0 with its own weights maps the episode's first frame x0 to a deterministic c.
 - The posterior q(z | x_t, x0) sees both frames stacked as 6 channels, so its first conv can compare them
   pixel by pixel and z only has to carry what differs from the context (where things moved).
-- The decoder p(x_t | z, c) takes [z, c]; a second decoder reconstructs x0 from c alone, which forces c
+- The decoder p(x_t | z, c) takes [z, c]; with ``context_film`` c also scales and shifts the channels of
+  every hidden decoder layer (FiLM), so that the context's colour multiplies where z puts the object.
+  A second decoder reconstructs x0 from c alone, which forces c
   to hold the scene's appearance.
 
 loss = mean over the batch of [recon(x_t | z, c) + recon(x0 | c) + beta * KL(q(z | x_t, x0) || N(0, I))],
@@ -46,6 +48,7 @@ class CCVAE(GoalPriorModule):
         hidden_dim: int = 256,
         decoder: str = "deconv",
         coord_channels: bool = False,
+        context_film: bool = False,
         goal_mean: Sequence[float] | None = None,
         goal_std: Sequence[float] | None = None,
     ) -> None:
@@ -61,10 +64,12 @@ class CCVAE(GoalPriorModule):
         self.hidden_dim = hidden_dim
         self.decoder_kind = decoder
         self.coord_channels = bool(coord_channels)
+        self.context_film = bool(context_film)
         self.set_goal_prior(goal_mean, goal_std)
         self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
         self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels)
-        self.decoder = make_decoder(decoder, z_dim + context_dim, image_size, hidden_dim)
+        film_dim = context_dim if self.context_film else 0
+        self.decoder = make_decoder(decoder, z_dim + context_dim, image_size, hidden_dim, film_dim)
         self.context_decoder = ConvDecoder(context_dim, image_size, hidden_dim)
 
     def encode(
@@ -143,6 +148,7 @@ class CCVAE(GoalPriorModule):
             "hidden_dim": self.hidden_dim,
             "decoder": self.decoder_kind,
             "coord_channels": self.coord_channels,
+            "context_film": self.context_film,
             **self.goal_prior_config(),
         }
 

@@ -184,38 +184,69 @@ class BroadcastDecoder(nn.Module):
     The latent is tiled over an S/4 grid with coordinate channels appended, two 3x3 convs mix them, and two
     4x4 stride-2 transposed convs upsample to S. Drawing an object at a position is then a near-linear
     function of the latent, which pushes position factors into latent dims that vary linearly with them.
+
+    With ``film_dim`` > 0 the last ``film_dim`` latent entries (the CC-VAE context c) also scale and shift
+    the channels of every hidden layer (FiLM, Perez et al., 2018): y = relu((1 + gamma(c)) * conv(h) +
+    beta(c)). Painting an object in the context's colour is then a product of "object here" (from z) and
+    the colour (from c), which a concatenated input alone leaves the ReLU layers to approximate.
     """
 
     coords: Tensor
 
-    def __init__(self, in_dim: int, image_size: int, channels: int = 32) -> None:
+    def __init__(self, in_dim: int, image_size: int, channels: int = 32, film_dim: int = 0) -> None:
         super().__init__()
         if image_size % 4:
             raise ValueError(f"the broadcast decoder needs image_size divisible by 4, got {image_size}")
+        if not 0 <= film_dim <= in_dim:
+            raise ValueError(f"film_dim must be in [0, {in_dim}], got {film_dim}")
         self.grid = image_size // 4
+        self.film_dim = film_dim
         self.register_buffer("coords", coordinate_grid(self.grid), persistent=False)
-        self.net = nn.Sequential(
-            nn.Conv2d(in_dim + 2, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1),
+        self.hidden = nn.ModuleList(
+            [
+                nn.Conv2d(in_dim + 2, channels, 3, padding=1),
+                nn.Conv2d(channels, channels, 3, padding=1),
+                nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
+            ]
         )
+        self.out = nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1)
+        self.film: nn.Linear | None = None
+        if film_dim:
+            self.film = nn.Linear(film_dim, 2 * channels * len(self.hidden))
+            # Start as the identity modulation, so training begins from the plain broadcast decoder.
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
 
     def forward(self, latent: Tensor) -> Tensor:
         batch = latent.shape[0]
         tiled = latent[:, :, None, None].expand(-1, -1, self.grid, self.grid)
-        coords = self.coords.expand(batch, -1, -1, -1)
-        logits: Tensor = self.net(torch.cat([tiled, coords], dim=1))
+        h = torch.cat([tiled, self.coords.expand(batch, -1, -1, -1)], dim=1)
+        modulation = self._modulation(latent)
+        for index, layer in enumerate(self.hidden):
+            h = layer(h)
+            if modulation is not None:
+                gamma, beta = modulation[index]
+                h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+            h = F.relu(h)
+        logits: Tensor = self.out(h)
         return logits
 
+    def _modulation(self, latent: Tensor) -> list[tuple[Tensor, Tensor]] | None:
+        if self.film is None:
+            return None
+        parameters = self.film(latent[:, -self.film_dim :]).view(latent.shape[0], len(self.hidden), 2, -1)
+        return [(parameters[:, i, 0], parameters[:, i, 1]) for i in range(len(self.hidden))]
 
-def make_decoder(kind: str, in_dim: int, image_size: int, hidden_dim: int) -> nn.Module:
-    """``deconv`` mirrors the reference encoder; ``broadcast`` is the spatial broadcast decoder."""
+
+def make_decoder(kind: str, in_dim: int, image_size: int, hidden_dim: int, film_dim: int = 0) -> nn.Module:
+    """``deconv`` mirrors the reference encoder; ``broadcast`` is the spatial broadcast decoder.
+
+    ``film_dim``: the last entries of the latent that modulate the broadcast decoder's channels (FiLM).
+    """
     if kind == "deconv":
+        if film_dim:
+            raise ValueError("FiLM conditioning needs the broadcast decoder")
         return ConvDecoder(in_dim, image_size, hidden_dim)
     if kind == "broadcast":
-        return BroadcastDecoder(in_dim, image_size)
+        return BroadcastDecoder(in_dim, image_size, film_dim=film_dim)
     raise ValueError(f"decoder must be 'deconv' or 'broadcast', got {kind!r}")
