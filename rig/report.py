@@ -530,23 +530,35 @@ def _vae_metrics_row(run: RunRecord, metrics: dict[str, Any]) -> list[str]:
     ]
 
 
+HELDOUT_COLOUR_COLUMNS = (
+    ("probe_r2_hand", "probe R² hand (z)", 3),
+    ("probe_r2_puck", "probe R² object (z)", 3),
+    ("knn_probe_r2_puck", "5-NN R² object (z)", 3),
+    ("spearman_within_episode", "Spearman within episode", 3),
+    ("object_recon_mse", "object reconstruction MSE", 4),
+    ("prior_colour_match", "prior colour match", 2),
+)
+
+
 def _heldout_colour_table(runs: Sequence[RunRecord]) -> list[str]:
     rows = []
     for run in runs:
         heldout = (run.pretrain_metrics or {}).get("heldout_colours")
         if isinstance(heldout, dict):
-            rows.append(
-                [
-                    f"`{run.label}`",
-                    _number(heldout.get("probe_r2_puck"), 3),
-                    _number(heldout.get("object_recon_mse"), 4),
-                    _number(heldout.get("prior_colour_match"), 2),
-                ]
-            )
+            cells = [_number(heldout.get(key), digits) for key, _, digits in HELDOUT_COLOUR_COLUMNS]
+            rows.append([f"`{run.label}`", *cells])
     if not rows:
         return []
-    header = ["run", "probe R² puck", "object reconstruction MSE", "prior colour match"]
-    intro = ["### Held-out object colours", "", "Frames of colours never seen in training.", ""]
+    header = ["run", *(title for _, title, _ in HELDOUT_COLOUR_COLUMNS)]
+    intro = [
+        "### Held-out object colours",
+        "",
+        "Frames of colours never seen in training. Probes read positions from z (the whole latent of a "
+        "beta-VAE, mu_z without the context c of a CC-VAE), fitted on training frames. Spearman within "
+        "episode: rank correlation of representation distances with true-state distances over pairs of "
+        "frames of one episode, as the latent reward compares them.",
+        "",
+    ]
     return intro + _table(header, rows)
 
 

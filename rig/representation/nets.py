@@ -202,17 +202,20 @@ class BroadcastDecoder(nn.Module):
         self.grid = image_size // 4
         self.film_dim = film_dim
         self.register_buffer("coords", coordinate_grid(self.grid), persistent=False)
-        self.hidden = nn.ModuleList(
-            [
-                nn.Conv2d(in_dim + 2, channels, 3, padding=1),
-                nn.Conv2d(channels, channels, 3, padding=1),
-                nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
-            ]
+        self.net = nn.Sequential(
+            nn.Conv2d(in_dim + 2, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1),
         )
-        self.out = nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1)
+        self.hidden_layers = 3
+        """the convs before each ReLU; FiLM modulates their outputs"""
         self.film: nn.Linear | None = None
         if film_dim:
-            self.film = nn.Linear(film_dim, 2 * channels * len(self.hidden))
+            self.film = nn.Linear(film_dim, 2 * channels * self.hidden_layers)
             # Start as the identity modulation, so training begins from the plain broadcast decoder.
             nn.init.zeros_(self.film.weight)
             nn.init.zeros_(self.film.bias)
@@ -222,20 +225,18 @@ class BroadcastDecoder(nn.Module):
         tiled = latent[:, :, None, None].expand(-1, -1, self.grid, self.grid)
         h = torch.cat([tiled, self.coords.expand(batch, -1, -1, -1)], dim=1)
         modulation = self._modulation(latent)
-        for index, layer in enumerate(self.hidden):
-            h = layer(h)
-            if modulation is not None:
-                gamma, beta = modulation[index]
+        for index, layer in enumerate(self.net):
+            if modulation is not None and isinstance(layer, nn.ReLU):
+                gamma, beta = modulation[index // 2]
                 h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
-            h = F.relu(h)
-        logits: Tensor = self.out(h)
-        return logits
+            h = layer(h)
+        return h
 
     def _modulation(self, latent: Tensor) -> list[tuple[Tensor, Tensor]] | None:
         if self.film is None:
             return None
-        parameters = self.film(latent[:, -self.film_dim :]).view(latent.shape[0], len(self.hidden), 2, -1)
-        return [(parameters[:, i, 0], parameters[:, i, 1]) for i in range(len(self.hidden))]
+        parameters = self.film(latent[:, -self.film_dim :]).view(latent.shape[0], self.hidden_layers, 2, -1)
+        return [(parameters[:, i, 0], parameters[:, i, 1]) for i in range(self.hidden_layers)]
 
 
 def make_decoder(kind: str, in_dim: int, image_size: int, hidden_dim: int, film_dim: int = 0) -> nn.Module:
