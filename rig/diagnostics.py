@@ -582,7 +582,29 @@ def heldout_colour_metrics(
         colour_dataset.object_rgb[contexts],
         generator=_generator(rep, rng_seed),
     )
+    metrics["prior_colour_match_fitted"] = _fitted_prior_colour_match(
+        rep, train_x[:, z], colour_dataset, contexts, rng_seed
+    )
     return metrics
+
+
+def _fitted_prior_colour_match(
+    rep: Representation, train_z: np.ndarray, colour_dataset: FrameDataset, contexts: np.ndarray, seed: int
+) -> float:
+    """``prior_colour_match`` with z drawn as the agent's imagined goals are by default: from a diagonal
+    Gaussian fitted to the training frames' z means (``agent.goal_prior=fitted``). N(0, I) draws also land
+    on dims and ends the encoder never uses, where decoded colours drift."""
+    previous = getattr(rep, "goal_prior", None)
+    rep.set_goal_prior(train_z.mean(axis=0).tolist(), np.maximum(train_z.std(axis=0), 1e-6).tolist())
+    try:
+        return prior_colour_match(
+            rep,
+            colour_dataset.images[contexts],
+            colour_dataset.object_rgb[contexts],
+            generator=_generator(rep, seed),
+        )
+    finally:
+        rep.set_goal_prior(*(previous if previous is not None else (None, None)))
 
 
 def _save_grid(out_dir: Path, name: str, grid: np.ndarray) -> None:

@@ -30,18 +30,15 @@ from rig.stats import welch_compare
 from rig.sweep import SWEEP_FILE
 
 METHODS = {
-    # name: config in configs/ (the same name)
-    name: name
-    for name in (
-        "default",
-        "oracle",
-        "ccrig",
-        "rig_multicolor",
-        "oracle_multicolor",
-        "ccrig_multiobject",
-        "rig_multiobject",
-        "oracle_multiobject",
-    )
+    # name (its sweep directory under --out): config in configs/
+    "rig": "default",
+    "oracle": "oracle",
+    "ccrig": "ccrig",
+    "rig_multicolor": "rig_multicolor",
+    "oracle_multicolor": "oracle_multicolor",
+    "ccrig_multiobject": "ccrig_multiobject",
+    "rig_multiobject": "rig_multiobject",
+    "oracle_multiobject": "oracle_multiobject",
 }
 COMPARISONS = (("ccrig", "rig_multicolor"), ("ccrig_multiobject", "rig_multiobject"))
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""

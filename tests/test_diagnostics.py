@@ -346,6 +346,8 @@ def test_write_diagnostics_writes_grids_and_finite_metrics(
         heldout = metrics["heldout_colours"]
         assert 0.0 <= heldout["prior_colour_match"] <= 1.0
         expected = {"probe_r2_hand", "probe_r2_puck", "spearman", "spearman_within_episode"}
+        assert 0.0 <= heldout["prior_colour_match_fitted"] <= 1.0
+        assert getattr(model, "goal_prior", None) is None, "the fitted goal prior is only borrowed"
         assert expected <= heldout.keys()
         numbers = [v for v in flatten(metrics) if isinstance(v, float)]
         assert numbers and all(math.isfinite(v) for v in numbers)
