@@ -127,16 +127,16 @@ def test_plan_sweep_validates_every_trial_and_sets_run_dirs(tmp_path: Path) -> N
 def test_unknown_key_fails_before_ray_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # were Ray reached, this would be a SweepError
     with pytest.raises(ConfigError, match=r"unknown config key 'vae\.betta'.*'vae\.beta'"):
-        run_sweep("debug", ["vae.betta=1,2"], [0, 1], tmp_path / "sweep", echo=False)
+        run_sweep("debug", ["vae.betta=1,2"], [0, 1], tmp_path / "sweep")
     with pytest.raises(ConfigError, match="trial vae.kind=nope_seed=0: .*vae.kind"):
-        run_sweep("debug", ["vae.kind=beta_vae,nope"], [0], tmp_path / "sweep", echo=False)
+        run_sweep("debug", ["vae.kind=beta_vae,nope"], [0], tmp_path / "sweep")
     assert not (tmp_path / "sweep").exists()
 
 
 def test_missing_ray_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SweepError, match='pip install "rig\\[ray\\]"'):
-        run_sweep("debug", [], [0], tmp_path / "sweep", echo=False)
+        run_sweep("debug", [], [0], tmp_path / "sweep")
     assert "pip install -e" in INSTALL_HINT
 
 
@@ -200,7 +200,7 @@ def test_two_seed_sweep_on_local_ray(tmp_path: Path) -> None:
     import ray
 
     sweep_dir = tmp_path / "sweep"
-    result = run_sweep("debug", FAST, [0, 1], sweep_dir, echo=False)
+    result = run_sweep("debug", FAST, [0, 1], sweep_dir)
 
     assert [o.trial.name for o in result.succeeded] == ["seed=0", "seed=1"] and not result.failed
     summary = _summary(sweep_dir)
@@ -222,7 +222,7 @@ def test_two_seed_sweep_on_local_ray(tmp_path: Path) -> None:
 def test_failed_trial_is_recorded_and_the_others_kept(tmp_path: Path) -> None:
     # The id passes config validation; gymnasium raises when the pipeline makes the env.
     sweep_dir = tmp_path / "sweep"
-    result = run_sweep("debug", [*FAST, "env.id=rig/Push-v0,rig/Missing-v0"], [0], sweep_dir, echo=False)
+    result = run_sweep("debug", [*FAST, "env.id=rig/Push-v0,rig/Missing-v0"], [0], sweep_dir)
 
     assert [o.trial.name for o in result.succeeded] == ["env.id=rig-Push-v0_seed=0"]
     failed = _summary(sweep_dir)["env.id=rig-Missing-v0_seed=0"]
@@ -236,6 +236,6 @@ def test_failed_trial_is_recorded_and_the_others_kept(tmp_path: Path) -> None:
 def test_sweep_where_every_trial_fails_raises_after_writing(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     with pytest.raises(SweepError, match="all 2 trials failed"):
-        run_sweep("debug", ["env.id=rig/Missing-v0,rig/Absent-v0"], [0], sweep_dir, echo=False)
+        run_sweep("debug", ["env.id=rig/Missing-v0,rig/Absent-v0"], [0], sweep_dir)
     assert {trial["status"] for trial in _summary(sweep_dir).values()} == {"failed"}
     assert not (sweep_dir / "report.md").exists()
