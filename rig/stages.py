@@ -84,7 +84,8 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
 
 def evaluate_stage(cfg: Config) -> dict[str, Any]:
     """Evaluate the trained agent on seeded real goals; writes ``eval.json`` and ``gifs/``."""
-    return evaluate_run(cfg.run_dir, env_cfg=cfg.env)
+    episodes, seed, gifs = cfg.eval.episodes, cfg.eval.seed, cfg.eval.gifs
+    return evaluate_run(cfg.run_dir, episodes=episodes, seed=seed, gifs=gifs, env_cfg=cfg.env)
 
 
 def evaluate_run(

@@ -175,7 +175,9 @@ def test_cc_rig_trains_on_multi_object_env_and_evaluates_on_heldout_colours(tmp_
     overrides = ["env.id=rig/PushMultiObject-v0", "env.eval_palette=heldout", "vae.kind=cc_vae"]
     cfg = load_config("debug", [*overrides, "agent.total_steps=30"])
     torch.manual_seed(0)
-    result = train(cfg, CCVAE(z_dim=3, context_dim=2), RunDir(tmp_path).agent.root, device="cpu", progress=False)
+    result = train(
+        cfg, CCVAE(z_dim=3, context_dim=2), RunDir(tmp_path).agent.root, device="cpu", progress=False
+    )
     assert result.model.observation_space["observation"].shape == (5,)  # type: ignore[index]
     assert [point.steps for point in result.eval_curve] == [0, 30]
     summary = evaluate_run(tmp_path, episodes=2, gifs=0)
