@@ -105,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run on seeded real goals")
     evaluate.add_argument("run_dir", type=Path)
-    evaluate.add_argument("--episodes", type=int, default=None, help="default: the run's eval.episodes")
-    evaluate.add_argument("--seed", type=int, default=None, help="default: the run's eval.seed")
+    evaluate.add_argument(
+        "--episodes", type=_at_least(1), default=None, help="default: the run's eval.episodes"
+    )
+    evaluate.add_argument("--seed", type=_at_least(0), default=None, help="default: the run's eval.seed")
     evaluate.add_argument(
         "--palette", default=None, choices=get_args(Palette), help="object palette (multi-object env)"
     )
@@ -122,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="sweep directory (default: runs/sweep-<config>)"
     )
     return parser
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
