@@ -265,17 +265,22 @@ def _run_one(cfg: Config, stage: StagePlan, record: StageRecord, resuming: bool,
 
 
 def _refusal(run: RunDir, stages: list[StagePlan], record: StageRecord) -> SettingsChangedError:
+    what = _changes(stages, record)
+    return SettingsChangedError(
+        f"{run.root} holds work made with other settings ({what}); running would delete "
+        f"{_describe(run, stages)}. Choose another run_dir, or pass --overwrite to delete them"
+    )
+
+
+def _changes(stages: Sequence[StagePlan], record: StageRecord) -> str:
+    """The settings that changed since ``stages`` ran, e.g. ``vae.beta: 0.25 -> 2.0``."""
     changes: dict[str, str] = {}
     for stage in stages:
         before = record.get(stage.name, {}).get("settings")
         if isinstance(before, dict):
             changes.update(_differences(before, stage.settings))
     what = ", ".join(f"{key}: {change}" for key, change in sorted(changes.items()))
-    what = what or "settings that this run directory did not record"
-    return SettingsChangedError(
-        f"{run.root} holds work made with other settings ({what}); running would delete "
-        f"{_describe(run, stages)}. Choose another run_dir, or pass --overwrite to delete them"
-    )
+    return what or "settings that this run directory did not record"
 
 
 def _differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
@@ -299,7 +304,10 @@ def _describe(run: RunDir, stages: Sequence[StagePlan]) -> str:
 
 
 def _discard(run: RunDir, stage: StagePlan, record: StageRecord) -> None:
-    logger.warning("[%s] settings changed: deleting %s", stage.name, _describe(run, [stage]) or "its record")
+    held = _describe(run, [stage]) or "nothing"
+    level = logging.INFO if stage.derived else logging.WARNING
+    verb = "replacing" if stage.derived else "deleting"
+    logger.log(level, "[%s] settings changed (%s): %s %s", stage.name, _changes([stage], record), verb, held)
     for path in stage.products:
         if path.is_dir():
             shutil.rmtree(path)

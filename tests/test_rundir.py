@@ -106,13 +106,16 @@ def test_overwrite_deletes_exactly_the_invalidated_stages(
     assert (run.data / "marker").exists(), "collect's products are kept"
     for folder in (run.pretrain, run.agent.root, run.baselines):
         assert not (folder / "marker").exists(), folder
-    deleted = [r.getMessage() for r in caplog.records if "deleting" in r.getMessage()]
-    assert [message.split("]")[0] for message in deleted] == [
+    changed = [
+        r.getMessage() for r in caplog.records if "settings changed (vae.beta: 0.25 -> 2.0)" in r.getMessage()
+    ]
+    assert [message.split("]")[0] for message in changed] == [
         "[pretrain",
         "[train",
         "[evaluate",
         "[baselines",
     ]
+    assert "deleting pretrain/ (pretrain)" in changed[0] and "deleting agent/ (train)" in changed[1]
     record = read_stage_record(run.root)
     assert record["pretrain"]["settings"]["vae.beta"] == 2.0 and all(e["done"] for e in record.values())
     assert load_config(run.config).vae.beta == 2.0
@@ -181,6 +184,7 @@ def test_the_lock_of_a_killed_process_does_not_block(run: RunDir, holder: subpro
     with run.lock():
         pass
     assert main(["evaluate", str(run.root), "--episodes", "1"]) == 0
+    assert "evaluate" not in read_stage_record(run.root), "an evaluation of other settings is not the stage's"
 
 
 def test_a_second_rig_process_is_refused_while_one_runs(run: RunDir) -> None:
