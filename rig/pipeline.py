@@ -30,6 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rig import io
 from rig.agent import RESUMABLE_KEYS
 from rig.config import Config, ConfigError, Palette, flat_settings, section_hash, to_yaml
@@ -149,7 +151,8 @@ def preflight(cfg: Config) -> None:
     resolve_device(cfg.device)
     if cfg.vae.kind != "state":
         try:
-            make_representation(cfg.vae, cfg.env.image_size)
+            with torch.random.fork_rng(devices=[]):  # building it draws initial weights: leave no trace
+                make_representation(cfg.vae, cfg.env.image_size)
         except ValueError as error:
             raise ConfigError(
                 f"the vae settings do not fit env.image_size={cfg.env.image_size}: {error}"
