@@ -5,25 +5,29 @@ relabels goals with rollout goals, prior samples and future achieved latents, an
 bar, CSV + TensorBoard logs, periodic real-goal evaluation and checkpoints. The state oracle is the same code
 path with the identity ``StateRepresentation``.
 
-A run directory holds:
+The agent directory (``rig.rundir.AgentDir``, ``agent/`` of a run) holds:
 
 - ``checkpoint.json``: the latest checkpoint's step, files and the config that trained it;
 - ``checkpoints/agent_<step>.zip`` (SB3) and ``checkpoints/replay_buffer_<step>.pkl`` (SB3, latents only);
 - ``representation.pt``: the representation the agent was trained with;
 - ``eval_curve.csv``: real-goal metrics against env steps;
-- ``logs/``: SB3's ``progress.csv`` and TensorBoard events.
+- ``logs/``: ``progress.csv`` (SB3's metrics, rewritten atomically at each dump) and TensorBoard events.
 
-Training again in the same run directory resumes from the latest checkpoint, replay buffer included.
+Training again in the same directory resumes from the latest checkpoint, replay buffer included; a larger
+``agent.total_steps`` extends a finished run.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
+import logging
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+import pickle
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +36,34 @@ import torch
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+from stable_baselines3.common.logger import KVWriter, Logger, TensorBoardOutputFormat, filter_excluded_keys
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm import tqdm
 
-from rig.config import Config, from_dict, to_dict
+from rig import io
+from rig.config import Algo, Config, flat_settings, from_dict, to_dict
 from rig.device import resolve_device
-from rig.evaluate import GoalReachingResult, run_goal_episodes
-from rig.io import atomic_path, write_json, write_text
+from rig.errors import CorruptFileError, MissingFileError, UserError
+from rig.evaluate import EvalPoint, read_eval_curve, run_goal_episodes, write_eval_curve
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
 from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import RepresentationModule, load_representation, read_checkpoint, save_representation
+from rig.rundir import AgentDir
 
-ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"td3": TD3, "sac": SAC}
+ALGORITHMS: dict[Algo, type[OffPolicyAlgorithm]] = {"td3": TD3, "sac": SAC}
 LOG_INTERVAL_EPISODES = 10
 """SB3 writes its rollout and training metrics every this many episodes."""
 RESUMABLE_KEYS = ("agent.total_steps", "env.eval_palette")
 """Settings under seed, env and agent that may change when a run is resumed: they do not shape training."""
+
+logger = logging.getLogger(__name__)
+
+
+class ResumeMismatchError(UserError, ValueError):
+    """An agent directory whose checkpoint other settings or another representation made."""
 
 
 # --------------------------------------------------------------------------- factories
@@ -77,11 +89,6 @@ def make_training_env(cfg: Config, representation: RepresentationModule) -> VecE
 def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolicyAlgorithm:
     """TD3 or SAC with ``MultiInputPolicy`` and the imagined-goal replay buffer, all settings from config."""
     agent = cfg.agent
-    if agent.learning_starts <= cfg.env.max_episode_steps:
-        raise ValueError(
-            f"agent.learning_starts ({agent.learning_starts}) must exceed env.max_episode_steps "
-            f"({cfg.env.max_episode_steps}): relabelling samples only finished episodes"
-        )
     common: dict[str, Any] = {
         "policy": "MultiInputPolicy",
         "env": env,
@@ -106,8 +113,6 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     }
     if agent.algo == "sac":
         return SAC(**common)
-    if agent.algo != "td3":
-        raise ValueError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {agent.algo!r}")
     action_shape = env.action_space.shape
     assert action_shape is not None, "TD3 needs a Box action space"
     noise = NormalActionNoise(np.zeros(action_shape), np.full(action_shape, agent.action_noise))
@@ -120,34 +125,7 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     )
 
 
-# ------------------------------------------------------------------------- run files
-@dataclass(frozen=True)
-class RunFiles:
-    """Where the agent stage keeps its products inside a run directory."""
-
-    root: Path
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / "checkpoint.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def representation(self) -> Path:
-        return self.root / "representation.pt"
-
-    @property
-    def eval_curve(self) -> Path:
-        return self.root / "eval_curve.csv"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-
+# ------------------------------------------------------------------------- checkpoints
 @dataclass(frozen=True)
 class CheckpointRecord:
     """What ``checkpoint.json`` says: the latest checkpoint and the config that trained it."""
@@ -159,31 +137,34 @@ class CheckpointRecord:
     config: Config
 
 
-def read_checkpoint_record(run_dir: str | os.PathLike[str]) -> CheckpointRecord:
-    run = RunFiles(Path(run_dir))
+def read_checkpoint_record(agent_dir: str | os.PathLike[str]) -> CheckpointRecord:
+    run = AgentDir(Path(agent_dir))
     if not run.checkpoint.is_file():
-        raise FileNotFoundError(f"{run.root} holds no trained agent: {run.checkpoint} is missing")
-    stored = json.loads(run.checkpoint.read_text())
-    return CheckpointRecord(
-        steps=int(stored["steps"]),
-        agent_path=run.root / stored["agent"],
-        replay_buffer_path=run.root / stored["replay_buffer"],
-        representation_path=run.root / stored["representation"],
-        config=from_dict(stored["config"]),
-    )
+        raise MissingFileError(f"{run.root} holds no trained agent: {run.checkpoint} is missing")
+    try:
+        stored = json.loads(run.checkpoint.read_text())
+        return CheckpointRecord(
+            steps=int(stored["steps"]),
+            agent_path=run.root / stored["agent"],
+            replay_buffer_path=run.root / stored["replay_buffer"],
+            representation_path=run.root / stored["representation"],
+            config=from_dict(stored["config"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CorruptFileError(f"{run.checkpoint} cannot be read ({error})") from error
 
 
-def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: RunFiles) -> CheckpointRecord:
+def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: AgentDir) -> CheckpointRecord:
     """Write agent and replay buffer under new names, then point ``checkpoint.json`` at them.
 
     Until the pointer is replaced (atomically) the previous pair stays the valid checkpoint, so an
     interruption at any moment leaves a consistent agent + buffer to resume from.
     """
     steps = model.num_timesteps
-    agent_path = run.checkpoints / f"agent_{steps:09d}.zip"
-    buffer_path = run.checkpoints / f"replay_buffer_{steps:09d}.pkl"
-    _write_atomically(agent_path, model.save)
-    _write_atomically(buffer_path, model.save_replay_buffer)
+    agent_path = run.agent_checkpoint(steps)
+    buffer_path = run.replay_buffer_checkpoint(steps)
+    io.write_with(agent_path, model.save)
+    io.write_with(buffer_path, model.save_replay_buffer)
     record = {
         "steps": steps,
         "agent": str(agent_path.relative_to(run.root)),
@@ -191,7 +172,7 @@ def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: RunFiles) -> Ch
         "representation": str(run.representation.relative_to(run.root)),
         "config": to_dict(cfg),
     }
-    write_json(run.checkpoint, record)
+    io.write_json(run.checkpoint, record)
     for stale in run.checkpoints.iterdir():
         if stale not in (agent_path, buffer_path):
             stale.unlink()
@@ -200,8 +181,9 @@ def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: RunFiles) -> Ch
 
 def restore_agent(record: CheckpointRecord, env: VecEnv, device: torch.device | str) -> OffPolicyAlgorithm:
     """The checkpointed agent on ``env``, with its replay buffer (its unfinished last episode is closed)."""
-    model = ALGORITHMS[record.config.agent.algo].load(record.agent_path, env=env, device=device)
-    model.load_replay_buffer(record.replay_buffer_path)
+    with _reading(record.agent_path, record.replay_buffer_path):
+        model = ALGORITHMS[record.config.agent.algo].load(record.agent_path, env=env, device=device)
+        model.load_replay_buffer(record.replay_buffer_path)
     return model
 
 
@@ -213,96 +195,71 @@ class TrainedRun:
     steps: int
 
 
-def load_run(run_dir: str | os.PathLike[str], device: torch.device | str = "cpu") -> TrainedRun:
-    """A run's latest agent (policy only, no replay buffer) and the representation it was trained with."""
-    record = read_checkpoint_record(run_dir)
+def load_run(agent_dir: str | os.PathLike[str], device: torch.device | str = "cpu") -> TrainedRun:
+    """The latest agent (policy only, no replay buffer) and the representation it was trained with."""
+    record = read_checkpoint_record(agent_dir)
     representation = load_representation(record.representation_path, map_location=device)
     # Acting needs no replay buffer; a one-transition plain buffer spares SB3 from wanting the training env.
     policy_only = {"replay_buffer_class": DictReplayBuffer, "replay_buffer_kwargs": {}, "buffer_size": 1}
     algo = ALGORITHMS[record.config.agent.algo]
-    model = algo.load(record.agent_path, device=device, custom_objects=policy_only)
+    with _reading(record.agent_path):
+        model = algo.load(record.agent_path, device=device, custom_objects=policy_only)
     return TrainedRun(record.config, model, representation, record.steps)
 
 
-# ------------------------------------------------------------------------ eval curve
-@dataclass(frozen=True)
-class EvalPoint:
-    """Real-goal metrics of the policy after ``steps`` env steps."""
-
-    steps: int
-    puck_distance: float
-    puck_distance_std: float
-    hand_distance: float
-    hand_distance_std: float
-    success_rate: float
-    episodes: int
-
-    @classmethod
-    def from_result(cls, steps: int, result: GoalReachingResult) -> EvalPoint:
-        summary = result.summary()
-        return cls(
-            steps=steps,
-            puck_distance=summary["puck_distance_mean"],
-            puck_distance_std=summary["puck_distance_std"],
-            hand_distance=summary["hand_distance_mean"],
-            hand_distance_std=summary["hand_distance_std"],
-            success_rate=summary["success_rate"],
-            episodes=len(result.outcomes),
-        )
-
-    @classmethod
-    def from_row(cls, row: dict[str, str]) -> EvalPoint:
-        return cls(
-            steps=int(row["steps"]),
-            puck_distance=float(row["puck_distance"]),
-            puck_distance_std=float(row["puck_distance_std"]),
-            hand_distance=float(row["hand_distance"]),
-            hand_distance_std=float(row["hand_distance_std"]),
-            success_rate=float(row["success_rate"]),
-            episodes=int(row["episodes"]),
-        )
-
-
-EVAL_CURVE_FIELDS = tuple(f.name for f in fields(EvalPoint))
-
-
-def read_eval_curve(path: str | os.PathLike[str]) -> list[EvalPoint]:
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [EvalPoint.from_row(row) for row in rows]
-
-
-def write_eval_curve(path: str | os.PathLike[str], curve: Sequence[EvalPoint]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EVAL_CURVE_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(asdict(point) for point in curve)
-    write_text(path, buffer.getvalue())
+@contextmanager
+def _reading(*paths: Path) -> Iterator[None]:
+    """Turns a missing or unreadable SB3 file into an error that names it."""
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise MissingFileError(f"checkpoint files {missing} are missing")
+    try:
+        yield
+    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
+        names = ", ".join(str(path) for path in paths)
+        raise CorruptFileError(f"checkpoint {names} cannot be read ({error!r})") from error
 
 
 # ---------------------------------------------------------------------------- logging
-class ResumableCSVOutputFormat(CSVOutputFormat):
-    """SB3's CSV writer, continuing an existing file instead of truncating it (for resumed runs)."""
+class ProgressCSV(KVWriter):
+    """SB3's metrics as ``progress.csv``, one row per dump with its env ``step``, rewritten atomically.
 
-    def __init__(self, filename: str) -> None:
-        if not os.path.isfile(filename) or os.path.getsize(filename) == 0:
-            super().__init__(filename)
-            return
-        # r+ rather than a: SB3 rewrites the header in place when new keys appear, which append mode forbids.
-        self.file = open(filename, "r+")  # noqa: SIM115  closed by close(), as in SB3
-        self.keys = self.file.readline().rstrip("\n").split(",")
-        self.file.seek(0, os.SEEK_END)
-        self.separator = ","
-        self.quotechar = '"'
+    Resuming from a checkpoint at step ``resume_from`` keeps the rows up to that step, so the file
+    continues the interrupted run's instead of restarting or repeating steps.
+    """
+
+    def __init__(self, path: Path, resume_from: int | None = None) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        if resume_from is not None and path.is_file():
+            with open(path, newline="") as handle:
+                self.rows = [row for row in csv.DictReader(handle) if _row_step(row) <= resume_from]
+
+    def write(
+        self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
+    ) -> None:
+        values = filter_excluded_keys(key_values, key_excluded, "csv")
+        scalars = {
+            key: value for key, value in values.items() if isinstance(value, (int, float, str, np.number))
+        }
+        self.rows.append({"step": step, **scalars})
+        io.write_csv(self.path, self.rows)
+
+    def close(self) -> None:
+        pass
 
 
-def make_logger(folder: Path, resume: bool) -> Logger:
+def _row_step(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("step") or 0)
+    except ValueError:
+        return 0.0
+
+
+def make_logger(folder: Path, resume_from: int | None) -> Logger:
     """SB3 logger writing ``progress.csv`` (continued when resuming) and TensorBoard events."""
     folder.mkdir(parents=True, exist_ok=True)
-    csv_path = str(folder / "progress.csv")
-    csv_format = ResumableCSVOutputFormat(csv_path) if resume else CSVOutputFormat(csv_path)
+    csv_format = ProgressCSV(folder / "progress.csv", resume_from)
     return Logger(str(folder), [csv_format, TensorBoardOutputFormat(str(folder))])
 
 
@@ -337,16 +294,9 @@ class PeriodicEvaluation(BaseCallback):
     that ``train`` returns.
     """
 
-    def __init__(
-        self,
-        cfg: Config,
-        run: RunFiles,
-        eval_env: LatentGoalEnv,
-        curve: list[EvalPoint],
-        report: Callable[[str], None] | None = None,
-    ) -> None:
+    def __init__(self, cfg: Config, run: AgentDir, eval_env: LatentGoalEnv, curve: list[EvalPoint]) -> None:
         super().__init__()
-        self.cfg, self.run, self.eval_env, self.curve, self.report = cfg, run, eval_env, curve, report
+        self.cfg, self.run, self.eval_env, self.curve = cfg, run, eval_env, curve
         self.next_step = 0
 
     def _on_training_start(self) -> None:
@@ -384,11 +334,13 @@ class PeriodicEvaluation(BaseCallback):
         for name in ("puck_distance", "hand_distance", "success_rate"):
             self.logger.record(f"eval/{name}", getattr(point, name))
         self.logger.dump(self.num_timesteps)
-        if self.report is not None:
-            self.report(
-                f"step {point.steps}: final puck distance {point.puck_distance:.3f} m, "
-                f"hand distance {point.hand_distance:.3f} m, success {point.success_rate:.0%}"
-            )
+        logger.info(
+            "step %d: final puck distance %.3f m, hand distance %.3f m, success %.0f%%",
+            point.steps,
+            point.puck_distance,
+            point.hand_distance,
+            100 * point.success_rate,
+        )
 
 
 # ----------------------------------------------------------------------------- train
@@ -396,38 +348,35 @@ class PeriodicEvaluation(BaseCallback):
 class TrainResult:
     model: OffPolicyAlgorithm
     eval_curve: list[EvalPoint]
-    run_dir: Path
+    agent_dir: Path
 
 
 def train(
     cfg: Config,
     representation: RepresentationModule,
-    run_dir: str | os.PathLike[str],
+    agent_dir: str | os.PathLike[str],
     device: torch.device | str | None = None,
     progress: bool = True,
     callbacks: Sequence[BaseCallback] = (),
 ) -> TrainResult:
     """Train (or resume training) an agent on ``representation`` up to ``cfg.agent.total_steps`` env steps.
 
+    ``agent_dir`` holds the checkpoints; one there is resumed, and a larger ``total_steps`` extends it.
     ``device`` defaults to ``cfg.device`` (``auto``: CUDA when available). ``callbacks`` are extra SB3
     callbacks; one returning False stops training early, like an interruption.
     """
-    if cfg.eval.every < 1 or cfg.eval.episodes < 1:
-        raise ValueError(
-            f"eval.every and eval.episodes must be positive, got {cfg.eval.every}, {cfg.eval.episodes}"
-        )
-    run = RunFiles(Path(run_dir))
+    run = AgentDir(Path(agent_dir))
     device = resolve_device(cfg.device) if device is None else torch.device(device)
     representation = representation.to(device)
     env = make_training_env(cfg, representation)
     model, resumed = _start_or_resume(cfg, representation, env, run, device)
     curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
     curve = curve if resumed else []
-    model.set_logger(make_logger(run.logs, resume=resumed))
+    model.set_logger(make_logger(run.logs, resume_from=model.num_timesteps if resumed else None))
     eval_env = make_latent_env(
         cfg.env, representation, GoalMode.EVAL, seed=cfg.eval.seed, palette=cfg.env.eval_palette
     )
-    periodic = PeriodicEvaluation(cfg, run, eval_env, curve, report=tqdm.write if progress else None)
+    periodic = PeriodicEvaluation(cfg, run, eval_env, curve)
     all_callbacks: list[BaseCallback] = [periodic, *callbacks]
     if progress:
         all_callbacks.insert(0, ProgressBar(cfg.agent.total_steps))
@@ -449,7 +398,7 @@ def train(
 
 
 def _start_or_resume(
-    cfg: Config, representation: RepresentationModule, env: VecEnv, run: RunFiles, device: torch.device
+    cfg: Config, representation: RepresentationModule, env: VecEnv, run: AgentDir, device: torch.device
 ) -> tuple[OffPolicyAlgorithm, bool]:
     if not run.checkpoint.is_file():
         run.root.mkdir(parents=True, exist_ok=True)
@@ -457,17 +406,24 @@ def _start_or_resume(
         return make_agent(cfg, env, device), False
     record = read_checkpoint_record(run.root)
     check_resumable(record.config, cfg, run.root)
+    if record.steps > cfg.agent.total_steps:
+        raise ResumeMismatchError(
+            f"{run.root} holds an agent trained for {record.steps} steps, more than agent.total_steps="
+            f"{cfg.agent.total_steps}; ask for at least {record.steps} steps, or use another run_dir"
+        )
     check_same_representation(record.representation_path, representation)
     return restore_agent(record, env, device), True
 
 
 def check_resumable(stored: Config, current: Config, run_dir: Path) -> None:
     """Resuming must not change what is being trained: seed, env and agent settings (bar total_steps)."""
-    before, after = _training_settings(stored), _training_settings(current)
+    before, after = training_settings(stored), training_settings(current)
     changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
     if changed:
         details = ", ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in changed)
-        raise ValueError(f"{run_dir} was trained with other settings ({details}); use another run_dir")
+        raise ResumeMismatchError(
+            f"{run_dir} was trained with other settings ({details}); use another run_dir"
+        )
 
 
 def check_same_representation(path: Path, representation: RepresentationModule) -> None:
@@ -477,21 +433,15 @@ def check_same_representation(path: Path, representation: RepresentationModule) 
     current = {name: tensor.detach().cpu() for name, tensor in representation.state_dict().items()}
     same = checkpoint["config"] == representation.config_dict() and stored.keys() == current.keys()
     if not same or not all(torch.equal(stored[name], current[name]) for name in stored):
-        raise ValueError(f"the representation differs from the one this run was trained with ({path})")
+        raise ResumeMismatchError(
+            f"the representation differs from the one this run was trained with ({path})"
+        )
 
 
-def _training_settings(cfg: Config) -> dict[str, Any]:
-    flat: dict[str, Any] = {"seed": cfg.seed}
-    for section in ("env", "agent"):
-        for key, value in to_dict(cfg)[section].items():
-            flat[f"{section}.{key}"] = value
-    for key in RESUMABLE_KEYS:
-        flat.pop(key, None)
-    return flat
-
-
-def _write_atomically(path: Path, write: Callable[[io.BufferedIOBase], object]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+def training_settings(cfg: Config) -> dict[str, Any]:
+    """The settings that shape training: seed, env and agent, less ``RESUMABLE_KEYS``."""
+    return {
+        key: value
+        for key, value in flat_settings(cfg).items()
+        if (key == "seed" or key.startswith(("env.", "agent."))) and key not in RESUMABLE_KEYS
+    }

@@ -4,6 +4,10 @@ Every setting lives in one nested dataclass. YAML files in ``configs/`` override
 schema; a key that the schema does not have is an error naming it and the closest valid key.
 The schema defaults are the real settings; ``configs/debug.yaml`` shrinks them so that every
 stage runs in seconds.
+
+Settings that pick one of a few options are ``Literal`` types, defined here once: OmegaConf refuses any
+other value, and the modules that implement the options import the type. ``validate`` checks every
+numeric range and what combinations of settings need, so a bad config fails before any stage runs.
 """
 
 from __future__ import annotations
@@ -11,15 +15,34 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import gymnasium
+import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+import envs  # noqa: F401  registers the rig/ env ids that env.id is checked against
+from rig.errors import UserError
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+MAX_SEED = 2**31 - 1
+"""Seeds are offset (collection, evaluation episodes) and must stay within numpy's 32-bit range."""
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+Palette = Literal["train", "heldout"]
+"""object colour palettes of the multi-object env (``envs.appearance.PALETTES``)"""
+RepresentationKind = Literal["beta_vae", "cc_vae", "state"]
+Likelihood = Literal["gaussian", "bernoulli"]
+DecoderKind = Literal["deconv", "broadcast"]
+Algo = Literal["td3", "sac"]
+RewardKind = Literal["latent_distance", "sparse"]
+GoalPrior = Literal["fitted", "standard"]
 
 
 @dataclass
@@ -31,9 +54,9 @@ class EnvConfig:
     """side of the square RGB frames, in pixels"""
     max_episode_steps: int = 50
     """steps per episode"""
-    palette: str = "train"
+    palette: Palette = "train"
     """object colour palette used for data collection and training (multi-object env)"""
-    eval_palette: str = "train"
+    eval_palette: Palette = "train"
     """object colour palette used for evaluation; 'heldout' tests unseen colours"""
 
 
@@ -51,7 +74,7 @@ class DataConfig:
 
 @dataclass
 class VAEConfig:
-    kind: str = "beta_vae"
+    kind: RepresentationKind = "beta_vae"
     """representation: beta_vae, cc_vae, or state (identity on the true state, for the oracle)"""
     z_dim: int = 6
     """size of the stochastic latent z (hand and puck xy need 4; at z 4 the hand, learned after the puck,
@@ -60,9 +83,9 @@ class VAEConfig:
     """size of the CC-VAE context vector c (ignored by beta_vae)"""
     beta: float = 0.25
     """weight of the KL term; see rig.representation for the likelihood convention"""
-    likelihood: str = "bernoulli"
+    likelihood: Likelihood = "bernoulli"
     """gaussian (summed squared error) or bernoulli (summed binary cross-entropy)"""
-    decoder: str = "broadcast"
+    decoder: DecoderKind = "broadcast"
     """deconv (mirror of the reference encoder) or broadcast (spatial broadcast decoder)"""
     coord_channels: bool = True
     """append pixel-coordinate channels to the encoder input (CoordConv)"""
@@ -84,7 +107,7 @@ class VAEConfig:
 
 @dataclass
 class AgentConfig:
-    algo: str = "td3"
+    algo: Algo = "td3"
     """off-policy stable-baselines3 algorithm: td3 or sac"""
     net_arch: list[int] = field(default_factory=lambda: [400, 300])
     """hidden layer sizes of actor and critic"""
@@ -118,11 +141,11 @@ class AgentConfig:
     """share of replayed goals resampled from the representation prior"""
     future_goal_fraction: float = 0.4
     """share of replayed goals replaced by a future achieved latent of the episode"""
-    reward: str = "latent_distance"
+    reward: RewardKind = "latent_distance"
     """latent_distance (dense) or sparse (thresholded latent distance)"""
     sparse_threshold: float = 1.0
     """latent distance under which the sparse reward counts as reached"""
-    goal_prior: str = "fitted"
+    goal_prior: GoalPrior = "fitted"
     """where imagined goals' z is drawn from (exploration and prior relabelling): fitted, a diagonal Gaussian
     fitted to the encoder means of the training frames, as the RIG reference implementation samples; or
     standard, the VAE prior N(0, I). Ignored by the state oracle"""
@@ -157,8 +180,8 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-class ConfigError(ValueError):
-    """A config file or override that does not fit the schema."""
+class ConfigError(UserError, ValueError):
+    """A config file or override that does not fit the schema, or a value out of its range."""
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
@@ -168,7 +191,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     sources: list[tuple[str, Any]] = []
     if path is not None:
         resolved = resolve_config_path(path)
-        sources.append((str(resolved), OmegaConf.load(resolved)))
+        sources.append((str(resolved), _load_yaml(resolved)))
     if overrides:
         sources.append(("overrides", _parse_overrides(overrides)))
     for origin, source in sources:
@@ -216,42 +239,197 @@ def section_hash(*sections: Any) -> str:
 
 
 def validate(config: Config) -> None:
-    """Checks that the schema's types cannot express."""
-    checks: list[tuple[bool, str]] = [
-        (config.env.image_size >= 16, "env.image_size must be at least 16"),
-        (config.env.max_episode_steps > 0, "env.max_episode_steps must be positive"),
-        (config.data.num_frames > 0, "data.num_frames must be positive"),
-        (0.0 <= config.data.teleport_fraction <= 1.0, "data.teleport_fraction must be in [0, 1]"),
-        (0.0 < config.data.heldout_fraction < 1.0, "data.heldout_fraction must be in (0, 1)"),
-        (config.data.frames_per_episode >= 2, "data.frames_per_episode must be at least 2"),
-        (config.vae.kind in ("beta_vae", "cc_vae", "state"), "vae.kind must be beta_vae, cc_vae or state"),
-        (config.vae.likelihood in ("gaussian", "bernoulli"), "vae.likelihood must be gaussian or bernoulli"),
-        (config.vae.decoder in ("deconv", "broadcast"), "vae.decoder must be deconv or broadcast"),
+    """Every range and every combination that the schema's types cannot express; names each key."""
+    problems = [
+        *_failed(_run_checks(config)),
+        *_failed(_env_checks(config.env)),
+        *_failed(_data_checks(config.data)),
+        *_failed(_vae_checks(config.vae)),
+        *_failed(_agent_checks(config.agent)),
+        *_failed(_training_checks(config)),
+        *_failed(_eval_checks(config.eval)),
+    ]
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+Checks = list[tuple[bool, str]]
+"""(holds, what the setting must be) pairs"""
+
+
+def _failed(checks: Checks) -> list[str]:
+    return [message for ok, message in checks if not ok]
+
+
+def _run_checks(config: Config) -> Checks:
+    device = device_problem(config.device)
+    return [
+        (0 <= config.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
+        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)"),
+        (bool(config.run_dir.strip()), "run_dir must not be empty"),
+        (device is None, f"device: {device}"),
+    ]
+
+
+def device_problem(name: str) -> str | None:
+    """Why ``name`` is not a torch device rig can use, or None; whether CUDA is present is checked later."""
+    if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        return f"{name!r} is not a torch device; use auto, cpu, cuda, cuda:N or mps"
+    if device.type not in DEVICE_TYPES:
+        return f"{name!r} is not a device type rig runs on; use auto, cpu, cuda, cuda:N or mps"
+    return None
+
+
+def _env_checks(env: EnvConfig) -> Checks:
+    ids = rig_env_ids()
+    return [
+        (env.id in ids, f"env.id must be one of {', '.join(ids)}, got {env.id!r}"),
+        (env.image_size >= 16, "env.image_size must be at least 16"),
+        (env.max_episode_steps >= 1, "env.max_episode_steps must be at least 1"),
+    ]
+
+
+def rig_env_ids() -> list[str]:
+    """The gymnasium ids that ``envs`` registers."""
+    return sorted(env_id for env_id in gymnasium.registry if env_id.startswith("rig/"))
+
+
+def _data_checks(data: DataConfig) -> Checks:
+    episodes = -(-data.num_frames // max(data.frames_per_episode, 1))
+    heldout_episodes = max(1, round(episodes * data.heldout_fraction))
+    return [
+        (data.num_frames >= 1, "data.num_frames must be at least 1"),
+        (0.0 <= data.teleport_fraction <= 1.0, "data.teleport_fraction must be in [0, 1]"),
+        (data.frames_per_episode >= 2, "data.frames_per_episode must be at least 2"),
+        (0.0 < data.heldout_fraction < 1.0, "data.heldout_fraction must be in (0, 1)"),
         (
-            not (config.vae.kind == "cc_vae" and config.vae.context_film and config.vae.decoder == "deconv"),
+            heldout_episodes < episodes,
+            f"data.num_frames / data.frames_per_episode gives {episodes} collection episode(s), and with "
+            f"data.heldout_fraction={data.heldout_fraction} {heldout_episodes} are held out, leaving none to "
+            "train on: collect more frames or shorter episodes",
+        ),
+    ]
+
+
+def _vae_checks(vae: VAEConfig) -> Checks:
+    return [
+        (vae.z_dim >= 1, "vae.z_dim must be at least 1"),
+        (vae.context_dim >= 1, "vae.context_dim must be at least 1"),
+        (math.isfinite(vae.beta) and vae.beta >= 0.0, "vae.beta must be finite and >= 0"),
+        (vae.epochs >= 1, "vae.epochs must be at least 1"),
+        (vae.kl_warmup_epochs >= 0, "vae.kl_warmup_epochs must be >= 0"),
+        (vae.batch_size >= 1, "vae.batch_size must be at least 1"),
+        (_positive(vae.lr), "vae.lr must be finite and > 0"),
+        (
+            not (vae.kind == "cc_vae" and vae.context_film and vae.decoder == "deconv"),
             "vae.context_film needs vae.decoder=broadcast (or set vae.context_film=false)",
         ),
-        (config.vae.z_dim > 0 and config.vae.epochs > 0, "vae.z_dim and vae.epochs must be positive"),
-        (config.vae.beta >= 0.0, "vae.beta must be non-negative"),
-        (config.vae.kl_warmup_epochs >= 0, "vae.kl_warmup_epochs must be non-negative"),
-        (config.agent.algo in ("td3", "sac"), "agent.algo must be td3 or sac"),
-        (
-            config.agent.reward in ("latent_distance", "sparse"),
-            "agent.reward must be latent_distance or sparse",
-        ),
-        (config.agent.goal_prior in ("fitted", "standard"), "agent.goal_prior must be fitted or standard"),
-        (_fractions_ok(config.agent), "agent goal fractions must be non-negative and sum to 1"),
-        (config.eval.every > 0 and config.eval.episodes > 0, "eval.every and eval.episodes must be positive"),
-        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)"),
     ]
-    errors = [message for ok, message in checks if not ok]
-    if errors:
-        raise ConfigError("invalid config: " + "; ".join(errors))
+
+
+def _agent_checks(agent: AgentConfig) -> Checks:
+    return [
+        (all(size >= 1 for size in agent.net_arch), "agent.net_arch sizes must be at least 1"),
+        (_positive(agent.learning_rate), "agent.learning_rate must be finite and > 0"),
+        (agent.batch_size >= 1, "agent.batch_size must be at least 1"),
+        (0.0 < agent.gamma <= 1.0, "agent.gamma must be in (0, 1]"),
+        (0.0 < agent.tau <= 1.0, "agent.tau must be in (0, 1]"),
+        (agent.buffer_size >= 1, "agent.buffer_size must be at least 1"),
+        (agent.learning_starts >= 0, "agent.learning_starts must be >= 0"),
+        (agent.gradient_steps >= 1, "agent.gradient_steps must be at least 1"),
+        (_non_negative(agent.action_noise), "agent.action_noise must be finite and >= 0"),
+        (agent.policy_delay >= 1, "agent.policy_delay must be at least 1"),
+        (_non_negative(agent.target_policy_noise), "agent.target_policy_noise must be finite and >= 0"),
+        (_non_negative(agent.target_noise_clip), "agent.target_noise_clip must be finite and >= 0"),
+        (agent.total_steps >= 1, "agent.total_steps must be at least 1"),
+        (_fractions_ok(agent), "agent goal fractions (rollout, prior, future) must be >= 0 and sum to 1"),
+        (_positive(agent.sparse_threshold), "agent.sparse_threshold must be finite and > 0"),
+    ]
+
+
+def _training_checks(config: Config) -> Checks:
+    """What the agent's replay and relabelling need of buffer, warm-up and episode length."""
+    agent, episode = config.agent, config.env.max_episode_steps
+    return [
+        (
+            agent.learning_starts > episode,
+            f"agent.learning_starts ({agent.learning_starts}) must exceed env.max_episode_steps ({episode}): "
+            "relabelling samples only finished episodes",
+        ),
+        (
+            agent.total_steps > agent.learning_starts,
+            f"agent.total_steps ({agent.total_steps}) must exceed agent.learning_starts "
+            f"({agent.learning_starts}), or the agent never learns",
+        ),
+        (
+            agent.buffer_size >= agent.learning_starts,
+            f"agent.buffer_size ({agent.buffer_size}) must hold the agent.learning_starts "
+            f"({agent.learning_starts}) warm-up transitions",
+        ),
+        (
+            agent.buffer_size >= 2 * episode,
+            f"agent.buffer_size ({agent.buffer_size}) must hold at least two episodes (2 x "
+            f"env.max_episode_steps = {2 * episode}), so that a whole episode is always there to relabel",
+        ),
+    ]
+
+
+def _eval_checks(eval_cfg: EvalConfig) -> Checks:
+    return [
+        (eval_cfg.episodes >= 1, "eval.episodes must be at least 1"),
+        (eval_cfg.every >= 1, "eval.every must be at least 1"),
+        (0 <= eval_cfg.seed <= MAX_SEED, f"eval.seed must be in [0, {MAX_SEED}]"),
+        (eval_cfg.gifs >= 0, "eval.gifs must be >= 0"),
+    ]
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0.0
+
+
+def _non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0.0
 
 
 def _fractions_ok(agent: AgentConfig) -> bool:
     fractions = (agent.rollout_goal_fraction, agent.prior_goal_fraction, agent.future_goal_fraction)
     return min(fractions) >= 0.0 and abs(sum(fractions) - 1.0) < 1e-6
+
+
+def flat_settings(config: Config) -> dict[str, Any]:
+    """Every setting under its dotted key, e.g. ``{"agent.algo": "td3", ...}``."""
+    return flatten(to_dict(config))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"{path} must hold a mapping of settings, e.g. agent: {{algo: sac}}")
+    return loaded
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return str(error).splitlines()[0]
 
 
 def _merge_checked(base: Any, source: Any, origin: str) -> DictConfig:
@@ -262,16 +440,25 @@ def _merge_checked(base: Any, source: Any, origin: str) -> DictConfig:
         raise ConfigError(f"{origin}: unknown config key {key!r}{_suggestion(key)}") from None
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", "")
-        raise ConfigError(f"{origin}: bad value for {key!r}: {error.msg}") from None
+        raise ConfigError(f"{origin}: bad value for {key!r}: {_first_line(str(error.msg))}") from None
     assert isinstance(merged, DictConfig)
     return merged
 
 
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
 def _parse_overrides(overrides: Iterable[str]) -> DictConfig:
-    for item in overrides:
+    items = list(overrides)
+    for item in items:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value, e.g. agent.algo=sac")
-    return OmegaConf.from_dotlist(list(overrides))
+    try:
+        return OmegaConf.from_dotlist(items)
+    except (yaml.YAMLError, OmegaConfBaseException) as error:
+        problem = _yaml_problem(error) if isinstance(error, yaml.YAMLError) else _first_line(str(error))
+        raise ConfigError(f"overrides {items}: cannot parse a value: {problem}") from None
 
 
 def _suggestion(key: str) -> str:

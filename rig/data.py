@@ -20,8 +20,9 @@ from tqdm import tqdm
 
 from envs.appearance import SHAPES
 from rig import io
-from rig.config import DataConfig, EnvConfig
+from rig.config import DataConfig, EnvConfig, Palette
 from rig.envs import make_env, push_env
+from rig.errors import MissingFileError, UserError
 
 ARRAYS = (
     "images",
@@ -35,7 +36,7 @@ ARRAYS = (
 )
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset file that is unreadable, inconsistent, or made with other settings."""
 
 
@@ -81,7 +82,7 @@ class FrameDataset:
     def load(cls, path: str | Path) -> FrameDataset:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"dataset {path} does not exist; run `rig collect` first")
+            raise MissingFileError(f"dataset {path} does not exist; run `rig collect` first")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
@@ -127,7 +128,7 @@ class FrameDataset:
 
 
 def collect(
-    env_cfg: EnvConfig, data_cfg: DataConfig, seed: int, palette: str | None = None, progress: bool = True
+    env_cfg: EnvConfig, data_cfg: DataConfig, seed: int, palette: Palette | None = None, progress: bool = True
 ) -> FrameDataset:
     """Collect ``data_cfg.num_frames`` frames; same arguments, same dataset."""
     env = make_env(env_cfg, palette=palette)

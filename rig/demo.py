@@ -9,11 +9,11 @@ import numpy as np
 from rig.config import Config
 from rig.envs import make_env
 from rig.media import image_grid, save_gif, save_png
+from rig.rundir import RunDir
 
 
 def run_demo(cfg: Config, episodes: int = 4) -> dict[str, Path]:
     """Roll out a uniformly random policy and save what it saw, with each episode's goal image."""
-    run_dir = Path(cfg.run_dir)
     env = make_env(cfg.env)
     env.action_space.seed(cfg.seed)
     gif_frames, grid_rows = [], []
@@ -29,7 +29,8 @@ def run_demo(cfg: Config, episodes: int = 4) -> dict[str, Path]:
         picks = np.linspace(0, len(frames) - 1, 7).round().astype(int)
         grid_rows += [frames[i] for i in picks] + [goal]
     env.close()
-    paths = {"gif": run_dir / "demo_rollouts.gif", "grid": run_dir / "demo_frames.png"}
+    run = RunDir(cfg.run_dir)
+    paths = {"gif": run.demo_gif, "grid": run.demo_grid}
     save_gif(paths["gif"], gif_frames, fps=10, scale=4)
     save_png(paths["grid"], image_grid(grid_rows, ncols=8), scale=3)
     return paths

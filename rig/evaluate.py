@@ -2,23 +2,27 @@
 
 Episode ``i`` of an evaluation resets the env with ``seed + i``, so every policy (RIG, CC-RIG, the state
 oracle, the random baseline) faces the same goals. The metrics are taken at the episode's final step from the
-env's ``info``, never from latent distances.
+env's ``info``, never from latent distances. An ``EvalPoint`` records one evaluation during training; the
+learning curve is a CSV of them.
 """
 
 from __future__ import annotations
 
+import csv
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from gymnasium import spaces
 
-from rig.config import EnvConfig
-from rig.io import write_json
+from rig.config import EnvConfig, Palette
+from rig.errors import UserError
+from rig.io import write_csv
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
-from rig.media import image_grid, save_gif
+from rig.media import image_grid
 from rig.representation import RepresentationModule
 
 Array = np.ndarray
@@ -90,7 +94,61 @@ class GoalReachingResult:
         }
 
 
-class RepresentationMismatchError(ValueError):
+@dataclass(frozen=True)
+class EvalPoint:
+    """Real-goal metrics of the policy after ``steps`` env steps: one point of the learning curve."""
+
+    steps: int
+    puck_distance: float
+    puck_distance_std: float
+    hand_distance: float
+    hand_distance_std: float
+    success_rate: float
+    episodes: int
+
+    @classmethod
+    def from_result(cls, steps: int, result: GoalReachingResult) -> EvalPoint:
+        summary = result.summary()
+        return cls(
+            steps=steps,
+            puck_distance=summary["puck_distance_mean"],
+            puck_distance_std=summary["puck_distance_std"],
+            hand_distance=summary["hand_distance_mean"],
+            hand_distance_std=summary["hand_distance_std"],
+            success_rate=summary["success_rate"],
+            episodes=len(result.outcomes),
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> EvalPoint:
+        return cls(
+            steps=int(row["steps"]),
+            puck_distance=float(row["puck_distance"]),
+            puck_distance_std=float(row["puck_distance_std"]),
+            hand_distance=float(row["hand_distance"]),
+            hand_distance_std=float(row["hand_distance_std"]),
+            success_rate=float(row["success_rate"]),
+            episodes=int(row["episodes"]),
+        )
+
+
+EVAL_CURVE_FIELDS = tuple(f.name for f in fields(EvalPoint))
+
+
+def read_eval_curve(path: str | os.PathLike[str]) -> list[EvalPoint]:
+    """The learning curve in ``path``; empty when there is none yet."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [EvalPoint.from_row(row) for row in rows]
+
+
+def write_eval_curve(path: str | os.PathLike[str], curve: Sequence[EvalPoint]) -> None:
+    write_csv(path, [asdict(point) for point in curve], EVAL_CURVE_FIELDS)
+
+
+class RepresentationMismatchError(UserError, ValueError):
     """A trained run's representation or agent does not fit the env it is evaluated on."""
 
 
@@ -116,7 +174,7 @@ def evaluate_policy_on_goals(
     representation: RepresentationModule,
     episodes: int,
     seed: int,
-    palette: str | None = None,
+    palette: Palette | None = None,
     record: int = 0,
 ) -> GoalReachingResult:
     """Evaluate ``policy`` on a fresh env of ``env_cfg``; ``palette`` defaults to its ``eval_palette``."""
@@ -134,7 +192,7 @@ def evaluate_random_policy(
     representation: RepresentationModule,
     episodes: int,
     seed: int,
-    palette: str | None = None,
+    palette: Palette | None = None,
 ) -> GoalReachingResult:
     """The random-policy baseline on the same goals as ``evaluate_policy_on_goals`` with the same seed."""
     env = make_latent_env(env_cfg, representation, GoalMode.EVAL, seed, palette or env_cfg.eval_palette)
@@ -143,40 +201,6 @@ def evaluate_random_policy(
         return run_goal_episodes(RandomPolicy(env.action_space, seed), env, episodes, seed)
     finally:
         env.close()
-
-
-def evaluate_run(
-    run_dir: str | os.PathLike[str],
-    episodes: int | None = None,
-    seed: int | None = None,
-    gifs: int | None = None,
-    env_cfg: EnvConfig | None = None,
-    name: str = "eval",
-    out_dir: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
-    """Evaluate a trained run on seeded real goals; writes ``{name}.json`` and ``gifs/{name}_{i}.gif``.
-
-    The files go to ``out_dir`` (default: ``run_dir``, the agent's directory).
-
-    Defaults come from the config the run was trained with; ``env_cfg`` evaluates on another env setting
-    (e.g. ``eval_palette="heldout"``) and must still fit the run's representation.
-    """
-    # agent.py imports this module for its periodic evaluation, so the loader is imported here.
-    from rig.agent import load_run
-
-    run = load_run(run_dir)
-    env_cfg = env_cfg or run.config.env
-    check_representation_fits(run.representation, env_cfg, run.model.observation_space)
-    episodes = episodes or run.config.eval.episodes
-    seed = run.config.eval.seed if seed is None else seed
-    gifs = run.config.eval.gifs if gifs is None else gifs
-    result = evaluate_policy_on_goals(run.model, env_cfg, run.representation, episodes, seed, record=gifs)
-    summary = {**result.summary(), "steps": run.steps, "env_id": env_cfg.id, "palette": env_cfg.eval_palette}
-    out = Path(run_dir if out_dir is None else out_dir)
-    write_json(out / f"{name}.json", summary)
-    for index, frames in enumerate(result.rollouts):
-        save_gif(out / "gifs" / f"{name}_{index}.gif", frames, scale=GIF_SCALE)
-    return summary
 
 
 def check_representation_fits(

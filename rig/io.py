@@ -1,11 +1,17 @@
-"""Atomic file writes: a file is either the old version or the complete new one, never half."""
+"""Atomic file writes: a file is either the old version or the complete new one, never half.
+
+Every file rig writes goes through here, except the logs that libraries append to as they go: TensorBoard
+event files (torch and stable-baselines3 write those).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +37,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_with(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], object]) -> None:
+    """Atomically write what ``write(binary_file)`` writes, e.g. ``write_with(path, model.save)``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _write_with(path: str | os.PathLike[str], mode: str, write: Callable[[IO[Any]], object]) -> None:
     with atomic_path(path) as tmp, open(tmp, mode) as handle:
         write(handle)
@@ -42,16 +56,28 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     _write_with(path, "w", lambda f: f.write(text))
 
 
+def write_csv(
+    path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], fields: Sequence[str] = ()
+) -> None:
+    """Rows as CSV with a header: ``fields``, else every key in the order it first appears in ``rows``."""
+    columns = list(fields) or list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    _write_with(path, "wb", lambda f: torch.save(obj, f))
+    write_with(path, lambda f: torch.save(obj, f))
 
 
 def savez_compressed(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
-    _write_with(path, "wb", lambda f: np.savez_compressed(f, allow_pickle=False, **arrays))
+    write_with(path, lambda f: np.savez_compressed(f, allow_pickle=False, **arrays))
 
 
 def _json_default(value: Any) -> Any:

@@ -19,14 +19,14 @@ identity representation's ``encode``) and the real goal is the env's state goal;
 from __future__ import annotations
 
 import enum
-from typing import Any, SupportsFloat, cast
+from typing import Any, SupportsFloat, cast, get_args
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from rig.config import EnvConfig
+from rig.config import EnvConfig, Palette, RewardKind
 from rig.envs import make_env, push_env
 from rig.representation import RepresentationModule, images_to_tensor, tensor_to_images
 from rig.representation.base import module_device
@@ -34,7 +34,7 @@ from rig.representation.base import module_device
 Array = np.ndarray
 Obs = dict[str, Array]
 
-REWARDS = ("latent_distance", "sparse")
+REWARDS: tuple[RewardKind, ...] = get_args(RewardKind)
 
 
 class GoalMode(enum.Enum):
@@ -44,7 +44,7 @@ class GoalMode(enum.Enum):
     """the env's real goal image, encoded"""
 
 
-def latent_reward(achieved: Array, desired: Array, kind: str, sparse_threshold: float) -> Array:
+def latent_reward(achieved: Array, desired: Array, kind: RewardKind, sparse_threshold: float) -> Array:
     """-||achieved - desired|| (``latent_distance``) or -[distance > threshold] (``sparse``), batched.
 
     Works on single vectors and on batches of shape (..., latent_dim).
@@ -62,9 +62,9 @@ def make_latent_env(
     representation: RepresentationModule,
     mode: GoalMode | str,
     seed: int | None = None,
-    palette: str | None = None,
+    palette: Palette | None = None,
     record: bool = False,
-    reward: str = "latent_distance",
+    reward: RewardKind = "latent_distance",
     sparse_threshold: float = 1.0,
 ) -> LatentGoalEnv:
     """A ``LatentGoalEnv`` on a fresh env; with a state representation it renders only if ``record``."""
@@ -91,7 +91,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         env: gym.Env[Obs, Array],
         representation: RepresentationModule,
         mode: GoalMode | str = GoalMode.TRAIN,
-        reward: str = "latent_distance",
+        reward: RewardKind = "latent_distance",
         sparse_threshold: float = 1.0,
         seed: int | None = None,
     ) -> None:

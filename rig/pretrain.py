@@ -8,8 +8,6 @@ for any reason resumes from ``last.pt``; a non-finite loss stops training and ke
 
 from __future__ import annotations
 
-import csv
-import io as stdio
 import math
 import time
 from collections import defaultdict
@@ -29,6 +27,7 @@ from rig.config import Config, VAEConfig
 from rig.data import FrameDataset
 from rig.device import resolve_device
 from rig.diagnostics import contexts_of, encode_dataset, write_diagnostics
+from rig.errors import UserError
 from rig.representation import (
     RepresentationModule,
     build_representation,
@@ -42,7 +41,7 @@ EpochHook = Callable[[int, RepresentationModule, float], None]
 """Called as ``hook(epoch, model, heldout_loss)`` after every pretraining epoch."""
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """The training loss became NaN or infinite."""
 
 
@@ -253,7 +252,7 @@ class _Trainer:
             "torch_rng": torch.get_rng_state(),
         }
         save_representation(self.out_dir / "last.pt", self.model, progress)
-        io.write_text(self.out_dir / "progress.csv", _to_csv(self.history))
+        io.write_csv(self.out_dir / "progress.csv", self.history)
 
     def _resume(self) -> None:
         path = self.out_dir / "last.pt"
@@ -273,11 +272,3 @@ class _Trainer:
         self.train_seconds = float(state["train_seconds"])
         self.images_seen = int(state["images_seen"])
         torch.set_rng_state(state["torch_rng"].cpu())
-
-
-def _to_csv(rows: list[dict[str, float]]) -> str:
-    buffer = stdio.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

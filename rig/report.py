@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,15 +27,16 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rig.agent import EvalPoint, read_eval_curve
-from rig.config import Config, load_config, to_dict
+from rig.config import Config, ConfigError, flat_settings, load_config
+from rig.errors import CorruptFileError
+from rig.evaluate import EvalPoint, read_eval_curve
 from rig.io import atomic_path, write_text
+from rig.rundir import STAGE_NAMES, RunDir
 
 REPORT_NAME = "report.md"
 CURVES_NAME = "learning_curves.png"
 ASSETS_DIR = "report_files"
 """Copies of the images a report shows that do not lie under its own directory."""
-STAGE_ORDER = ("collect", "pretrain", "train", "evaluate", "baselines")
 MAX_GIFS = 3
 """Rollout GIFs shown per run."""
 SEED_ONLY_KEYS = ("seed", "run_dir", "device", "torch_threads")
@@ -95,8 +95,12 @@ class RunRecord:
     def is_oracle(self) -> bool:
         return self.config.vae.kind == "state"
 
+    @property
+    def layout(self) -> RunDir:
+        return RunDir(self.path)
+
     def grids(self) -> list[tuple[Path, str]]:
-        found = [(self.path / "pretrain" / name, caption) for name, caption in GRIDS]
+        found = [(self.layout.pretrain / name, caption) for name, caption in GRIDS]
         return [(path, caption) for path, caption in found if path.is_file()]
 
     def trained_steps(self) -> int | None:
@@ -127,7 +131,7 @@ def build_report(
     ``out_dir`` defaults to the run directory for one run, and to ``report/`` in the run directories'
     common parent for several (``runs/sweep/seed_*`` gives ``runs/sweep/report``). Images that do not lie
     under ``out_dir`` are copied into ``out_dir/report_files`` so the markdown renders from there.
-    Raises ``ValueError`` for an argument that is not a run directory (no ``config.yaml``).
+    Raises a ``UserError`` for an argument that is not a run directory (no ``config.yaml``).
     """
     paths = _unique_paths(run_dirs)
     if not paths:
@@ -180,34 +184,37 @@ def run_labels(paths: Sequence[Path]) -> list[str]:
 
 def read_run(path: str | os.PathLike[str], label: str | None = None) -> RunRecord:
     """Everything the report uses from a run directory; only ``config.yaml`` is required."""
-    root = Path(path)
-    config_path = root / "config.yaml"
-    if not config_path.is_file():
-        raise ValueError(f"{root} is not a run directory: it has no config.yaml (rig run writes one)")
+    run = RunDir(path)
+    run.require_run()
     try:
-        config = load_config(config_path)
-    except ValueError as error:
-        raise ValueError(f"{root}: config.yaml does not fit the config schema: {error}") from error
+        config = load_config(run.config)
+    except ConfigError as error:
+        raise CorruptFileError(f"{run.root}: config.yaml does not fit the config schema: {error}") from error
     problems: list[str] = []
-    checkpoint = _read_json(root, "agent/checkpoint.json", problems) or {}
+    checkpoint = _read_json(run, run.agent.checkpoint, problems) or {}
     return RunRecord(
-        path=root,
-        label=label or root.resolve().name,
+        path=run.root,
+        label=label or run.root.resolve().name,
         config=config,
-        stages=_read_json(root, "stages.json", problems),
-        pretrain_metrics=_read_json(root, "pretrain/metrics.json", problems),
-        curve=_read_curve(root, "agent/eval_curve.csv", problems),
-        final=_read_json(root, "eval.json", problems),
-        random_baseline=_read_json(root, "baselines/random.json", problems),
+        stages=_read_json(run, run.stages, problems),
+        pretrain_metrics=_read_json(run, run.pretrain_metrics, problems),
+        curve=_read_curve(run, problems),
+        final=_read_json(run, run.eval, problems),
+        random_baseline=_read_json(run, run.random_baseline, problems),
         checkpoint_steps=_integer(checkpoint.get("steps")),
-        gifs=_rollout_gifs(root / "gifs"),
+        gifs=run.eval_gifs(),
         problems=problems,
     )
 
 
-def _read_json(root: Path, name: str, problems: list[str]) -> dict[str, Any] | None:
-    """The JSON object in ``root/name``; ``None`` when absent, and a note in ``problems`` when unreadable."""
-    path = root / name
+def _name(run: RunDir, path: Path) -> str:
+    """``path`` as the report names it: relative to its run directory."""
+    return path.relative_to(run.root).as_posix()
+
+
+def _read_json(run: RunDir, path: Path, problems: list[str]) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` when absent, and a note in ``problems`` when unreadable."""
+    name = _name(run, path)
     if not path.is_file():
         return None
     try:
@@ -221,11 +228,11 @@ def _read_json(root: Path, name: str, problems: list[str]) -> dict[str, Any] | N
     return data
 
 
-def _read_curve(root: Path, name: str, problems: list[str]) -> list[EvalPoint]:
+def _read_curve(run: RunDir, problems: list[str]) -> list[EvalPoint]:
     try:
-        return read_eval_curve(root / name)
+        return read_eval_curve(run.agent.eval_curve)
     except (OSError, UnicodeDecodeError, KeyError, ValueError, TypeError) as error:
-        problems.append(f"`{name}` could not be read ({error!r})")
+        problems.append(f"`{_name(run, run.agent.eval_curve)}` could not be read ({error!r})")
         return []
 
 
@@ -241,17 +248,9 @@ def _integer(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def _rollout_gifs(folder: Path) -> list[Path]:
-    def index(path: Path) -> int:
-        digits = re.findall(r"\d+", path.stem)
-        return int(digits[-1]) if digits else 0
-
-    return sorted(folder.glob("eval_*.gif"), key=index) if folder.is_dir() else []
-
-
 def missing_products(run: RunRecord) -> list[str]:
     """What a finished run would hold that this one lacks, one phrase each."""
-    missing = [] if run.stages is not None else ["`stages.json` (stage times)"]
+    missing = [] if run.stages is not None else [f"`{_name(run.layout, run.layout.stages)}` (stage times)"]
     missing += _missing_representation(run)
     missing += _missing_agent(run)
     return missing + run.problems
@@ -260,19 +259,25 @@ def missing_products(run: RunRecord) -> list[str]:
 def _missing_representation(run: RunRecord) -> list[str]:
     if run.is_oracle:
         return []
-    missing = [] if run.pretrain_metrics is not None else ["`pretrain/metrics.json` (VAE diagnostics)"]
-    grids = [name for name, _ in REQUIRED_GRIDS if not (run.path / "pretrain" / name).is_file()]
+    layout = run.layout
+    metrics = f"`{_name(layout, layout.pretrain_metrics)}` (VAE diagnostics)"
+    missing = [] if run.pretrain_metrics is not None else [metrics]
+    grids = [layout.pretrain / name for name, _ in REQUIRED_GRIDS if not (layout.pretrain / name).is_file()]
     if grids:
-        missing.append("the VAE grids " + ", ".join(f"`pretrain/{name}`" for name in grids))
+        missing.append("the VAE grids " + ", ".join(f"`{_name(layout, grid)}`" for grid in grids))
     return missing
 
 
 def _missing_agent(run: RunRecord) -> list[str]:
+    layout = run.layout
     expected = [
-        (bool(run.curve), "`agent/eval_curve.csv` (learning curves)"),
-        (run.final is not None, "`eval.json` (final evaluation)"),
-        (run.random_baseline is not None, "`baselines/random.json` (random baseline)"),
-        (bool(run.gifs) or run.config.eval.gifs == 0, "`gifs/eval_*.gif` (rollout GIFs)"),
+        (bool(run.curve), f"`{_name(layout, layout.agent.eval_curve)}` (learning curves)"),
+        (run.final is not None, f"`{_name(layout, layout.eval)}` (final evaluation)"),
+        (run.random_baseline is not None, f"`{_name(layout, layout.random_baseline)}` (random baseline)"),
+        (
+            bool(run.gifs) or run.config.eval.gifs == 0,
+            f"`{_name(layout, layout.gifs)}/eval_*.gif` (rollout GIFs)",
+        ),
     ]
     return [what for present, what in expected if not present]
 
@@ -304,24 +309,14 @@ def group_runs(runs: Sequence[RunRecord]) -> list[MethodGroup]:
 
 
 def _method_key(config: Config) -> str:
-    flat = _flatten(to_dict(config))
+    flat = flat_settings(config)
     return json.dumps({k: v for k, v in flat.items() if k not in SEED_ONLY_KEYS}, sort_keys=True)
 
 
 def _distinguishing(members: list[list[RunRecord]], indices: list[int]) -> list[str]:
-    flats = [_flatten(to_dict(members[i][0].config)) for i in indices]
+    flats = [flat_settings(members[i][0].config) for i in indices]
     keys = sorted(k for k in flats[0] if k not in SEED_ONLY_KEYS and len({repr(f[k]) for f in flats}) > 1)
     return [", ".join(f"{k}={flat[k]}" for k in keys) for flat in flats]
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 # ---------------------------------------------------------------------------------- numbers
@@ -453,7 +448,7 @@ def _timing_section(runs: Sequence[RunRecord]) -> list[str]:
     timed = [run for run in runs if run.stages is not None]
     if not timed:
         return ["## Stage times", "", "No run has a `stages.json`.", ""]
-    names = [s for s in STAGE_ORDER if any(s in (r.stages or {}) for r in timed)]
+    names = [s for s in STAGE_NAMES if any(s in (r.stages or {}) for r in timed)]
     names += sorted({s for r in timed for s in r.stages or {}} - set(names))
     rows = [_timing_row(run, names) for run in timed]
     note = (

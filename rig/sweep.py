@@ -37,6 +37,8 @@ from typing import Any, NamedTuple
 
 from rig import io  # importing rig also picks headless GL, before Ray copies this environment
 from rig.config import Config, ConfigError, from_dict, load_config, resolve_config_path, to_dict
+from rig.errors import UserError
+from rig.rundir import RunDir
 
 SWEEP_FILE = "sweep.json"
 RAY_DIR = "ray"
@@ -53,12 +55,11 @@ INSTALL_HINT = 'rig sweep needs Ray: pip install "rig[ray]" (in a checkout: pip 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
+logger = logging.getLogger(__name__)
 
-class SweepError(ValueError):
-    """A sweep that cannot start (Ray missing) or whose trials all failed.
 
-    A ``ValueError`` so that ``rig sweep`` prints it and exits with status 2, as it does for a config error.
-    """
+class SweepError(UserError, ValueError):
+    """A sweep that cannot start (bad grid or seeds, Ray missing), or whose trials all failed."""
 
 
 class TrialStatus(str, Enum):
@@ -166,7 +167,7 @@ def split_values(text: str) -> list[str]:
         current.append(char)
     parts.append("".join(current))
     if depth != 0 or quote is not None:
-        raise ValueError(f"unbalanced brackets or quotes in {text!r}")
+        raise SweepError(f"unbalanced brackets or quotes in {text!r}")
     return parts
 
 
@@ -177,11 +178,11 @@ def parse_grid(items: Sequence[str]) -> Grid:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"grid item {item!r} must look like key=value or key=v1,v2")
+            raise SweepError(f"grid item {item!r} must look like key=value or key=v1,v2")
         if key in grid.given_keys():
-            raise ValueError(f"grid key {key!r} is given twice")
+            raise SweepError(f"grid key {key!r} is given twice")
         if key in RESERVED_KEYS:
-            raise ValueError(f"{key!r} cannot be part of a sweep's grid: {RESERVED_KEYS[key]}")
+            raise SweepError(f"{key!r} cannot be part of a sweep's grid: {RESERVED_KEYS[key]}")
         values = split_values(text)
         if len(values) == 1:
             grid.overrides.append(f"{key}={text}")
@@ -195,16 +196,16 @@ def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",")]
     except ValueError:
-        raise ValueError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+        raise SweepError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}") from None
     return _distinct(seeds, "--seeds")
 
 
 def _distinct(values: list[Any], what: str) -> list[Any]:
     if any(isinstance(v, str) and not v.strip() for v in values):
-        raise ValueError(f"{what} has an empty value")
+        raise SweepError(f"{what} has an empty value")
     repeated = sorted({str(v) for v in values if values.count(v) > 1})
     if repeated:
-        raise ValueError(f"{what} repeats {', '.join(repeated)}")
+        raise SweepError(f"{what} repeats {', '.join(repeated)}")
     return values
 
 
@@ -268,7 +269,7 @@ def plan_sweep(
 ) -> list[tuple[Trial, Config]]:
     """Every trial with its loaded config; raises ``ConfigError`` for the first trial that does not load."""
     if not seeds:
-        raise ValueError("a sweep needs at least one seed")
+        raise SweepError("a sweep needs at least one seed")
     grid = parse_grid(grid_items)
     trials = make_trials(grid, seeds, sweep_dir.resolve(), default_overrides(config, grid))
     planned = []
@@ -425,7 +426,6 @@ def run_sweep(
     sweep_dir: str | os.PathLike[str] | None = None,
     address: str | None = None,
     resources: Mapping[str, float] | None = None,
-    echo: bool = True,
 ) -> SweepResult:
     """Run every trial of the sweep on Ray, then write ``sweep.json`` and the combined report.
 
@@ -438,7 +438,7 @@ def run_sweep(
     root = root.resolve()
     planned = plan_sweep(config, grid, seeds, root)
     ray = import_ray()
-    _say(echo, f"rig sweep: {len(planned)} trials on Ray; results in {root}")
+    logger.info("rig sweep: %d trials on Ray; results in %s", len(planned), root)
     started = _start_ray(ray, address)
     try:
         configs = {trial.name: cfg for trial, cfg in planned}
@@ -448,36 +448,33 @@ def run_sweep(
             ray.shutdown()
     outcomes = collect_outcomes([trial for trial, _ in planned], reports)
     summary = write_summary(root, config, grid, seeds, outcomes)
-    _say(echo, format_table(outcomes))
-    result = SweepResult(root, outcomes, summary, combined_report(outcomes, root, echo))
-    _say(echo, f"summary: {summary}")
+    logger.info("%s", format_table(outcomes))
+    result = SweepResult(root, outcomes, summary, combined_report(outcomes, root))
+    logger.info("summary: %s", summary)
     if not result.succeeded:
         raise SweepError(f"all {len(outcomes)} trials failed; their errors are in {summary}")
     if result.failed:
-        _say(echo, f"{len(result.failed)} of {len(outcomes)} trials failed; their errors are in {summary}")
+        logger.warning(
+            "%d of %d trials failed; their errors are in %s", len(result.failed), len(outcomes), summary
+        )
     return result
 
 
-def combined_report(outcomes: Sequence[TrialOutcome], sweep_dir: Path, echo: bool = True) -> Path | None:
+def combined_report(outcomes: Sequence[TrialOutcome], sweep_dir: Path) -> Path | None:
     """One report over the succeeded trials whose run directories this machine sees."""
     succeeded = [o.trial.run_dir for o in outcomes if o.status is TrialStatus.SUCCEEDED]
-    run_dirs = [run_dir for run_dir in succeeded if (run_dir / "config.yaml").is_file()]
+    run_dirs = [run_dir for run_dir in succeeded if RunDir(run_dir).is_run()]
     if len(run_dirs) < len(succeeded):
-        _say(echo, f"{len(succeeded) - len(run_dirs)} succeeded run directories are not on this machine")
+        logger.warning("%d succeeded run directories are not on this machine", len(succeeded) - len(run_dirs))
     if not run_dirs:
         return None
     from rig.report import build_report
 
     report = build_report(run_dirs, out_dir=sweep_dir)
-    _say(echo, f"report: {report}")
+    logger.info("report: %s", report)
     return report
 
 
 def sweep_from_args(args: argparse.Namespace) -> SweepResult:
     """``rig sweep CONFIG [grid ...] --seeds 0,1,2 [--address ADDR] [--out DIR]``."""
     return run_sweep(args.config, args.grid, parse_seeds(args.seeds), args.out, args.address)
-
-
-def _say(echo: bool, message: str) -> None:
-    if echo:
-        print(message, flush=True)

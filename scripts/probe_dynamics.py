@@ -19,6 +19,7 @@ from rig.device import set_torch_threads
 from rig.diagnostics import representation_metrics
 from rig.pretrain import pretrain
 from rig.representation import RepresentationModule
+from rig.rundir import RunDir
 
 COLUMNS = ("probe_r2_hand", "knn_probe_r2_hand", "probe_r2_puck", "knn_probe_r2_puck", "spearman")
 
@@ -33,9 +34,10 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     if args.every < 1:
         parser.error("--every must be at least 1")
-    cfg = load_config(args.run_dir / "config.yaml", args.overrides)
+    run = RunDir(args.run_dir)
+    cfg = load_config(run.config, args.overrides)
     set_torch_threads(cfg.torch_threads)
-    dataset = FrameDataset.load(args.run_dir / "data" / "frames.npz")
+    dataset = FrameDataset.load(run.frames)
 
     print("| epoch | held-out loss | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 2) + "|")

@@ -15,6 +15,7 @@ from pathlib import Path
 from rig.data import FrameDataset
 from rig.diagnostics import representation_metrics
 from rig.representation import load_representation
+from rig.rundir import RunDir
 
 KEYS = ("probe_r2_hand", "knn_probe_r2_hand", "probe_r2_puck", "knn_probe_r2_puck", "spearman")
 
@@ -27,9 +28,10 @@ def main() -> None:
     print("| run | " + " | ".join(KEYS) + " |")
     print("|---" * (len(KEYS) + 1) + "|")
     for run_dir in args.run_dirs:
-        rep = load_representation(run_dir / "pretrain" / "best.pt", map_location="cpu")
+        run = RunDir(run_dir)
+        rep = load_representation(run.representation, map_location="cpu")
         rep.eval()
-        metrics = representation_metrics(rep, FrameDataset.load(run_dir / "data" / "frames.npz"))
+        metrics = representation_metrics(rep, FrameDataset.load(run.frames))
         print(f"| {run_dir} | " + " | ".join(f"{metrics[key]:.3f}" for key in KEYS) + " |")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rig.report import MethodGroup, build_report, final_section, group_runs, read_run
+from rig.rundir import RunDir
 from rig.stats import welch_compare
 from rig.sweep import SWEEP_FILE
 
@@ -55,7 +56,7 @@ def trial_dirs(sweep_dir: Path) -> list[Path]:
     (no ``sweep.json`` yet), the run directories found in it."""
     record = sweep_dir / SWEEP_FILE
     if not record.is_file():
-        return sorted(path.parent for path in sweep_dir.glob("*/config.yaml"))
+        return sorted(path for path in sweep_dir.glob("*") if RunDir(path).is_run())
     return [Path(trial["run_dir"]) for trial in json.loads(record.read_text())["trials"]]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,22 +20,23 @@ from rig.agent import (
     make_agent,
     make_training_env,
     read_checkpoint_record,
-    read_eval_curve,
     train,
 )
-from rig.config import Config, VAEConfig, load_config
+from rig.config import Config, ConfigError, VAEConfig, load_config
 from rig.device import resolve_device
 from rig.evaluate import (
     RandomPolicy,
     RepresentationMismatchError,
     evaluate_policy_on_goals,
     evaluate_random_policy,
-    evaluate_run,
+    read_eval_curve,
 )
 from rig.latent_env import GoalMode, make_latent_env
 from rig.pretrain import make_representation
 from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import CCVAE, BetaVAE, RepresentationModule, images_to_tensor, save_representation
+from rig.rundir import RunDir
+from rig.stages import evaluate_run
 
 
 def state_representation() -> RepresentationModule:
@@ -50,7 +50,7 @@ class TrainedDebugRun:
     representation: BetaVAE
     result: TrainResult
     summary: dict[str, object]
-    seconds: float
+    run: RunDir
 
 
 @pytest.fixture(scope="module")
@@ -58,31 +58,29 @@ def debug_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedDebugRun:
     cfg = load_config("debug")
     torch.manual_seed(0)
     representation = BetaVAE(z_dim=4)
-    run_dir = tmp_path_factory.mktemp("run")
-    start = time.perf_counter()
-    result = train(cfg, representation, run_dir, device="cpu", progress=False)
-    summary = evaluate_run(run_dir)
-    return TrainedDebugRun(cfg, representation, result, summary, time.perf_counter() - start)
+    run = RunDir(tmp_path_factory.mktemp("run"))
+    result = train(cfg, representation, run.agent.root, device="cpu", progress=False)
+    return TrainedDebugRun(cfg, representation, result, evaluate_run(run.root), run)
 
 
 def test_debug_config_trains_and_evaluates_end_to_end(debug_run: TrainedDebugRun) -> None:
-    run_dir = debug_run.result.run_dir
-    assert debug_run.seconds < 30
+    agent_dir, run_dir = debug_run.result.agent_dir, debug_run.run.root
+    assert agent_dir == debug_run.run.agent.root
     assert debug_run.result.model.num_timesteps == debug_run.cfg.agent.total_steps
-    assert [point.steps for point in read_eval_curve(run_dir / "eval_curve.csv")] == [0, 30, 60]
-    assert read_checkpoint_record(run_dir).steps == 60
+    assert [point.steps for point in read_eval_curve(agent_dir / "eval_curve.csv")] == [0, 30, 60]
+    assert read_checkpoint_record(agent_dir).steps == 60
     stored = json.loads((run_dir / "eval.json").read_text())
     for key in ("puck_distance_mean", "puck_distance_std", "hand_distance_mean", "hand_distance_std"):
         assert np.isfinite(stored[key])
     assert 0.0 <= stored["success_rate"] <= 1.0
     assert stored["episodes"] == debug_run.cfg.eval.episodes and stored["seed"] == debug_run.cfg.eval.seed
     assert (run_dir / "gifs" / "eval_0.gif").stat().st_size > 0
-    assert "eval/puck_distance" in (run_dir / "logs" / "progress.csv").read_text().splitlines()[0]
-    assert list((run_dir / "logs").glob("events.out.tfevents.*"))
+    assert "eval/puck_distance" in (agent_dir / "logs" / "progress.csv").read_text().splitlines()[0]
+    assert list((agent_dir / "logs").glob("events.out.tfevents.*"))
 
 
 def test_agent_and_representation_round_trip_give_identical_actions(debug_run: TrainedDebugRun) -> None:
-    loaded = load_run(debug_run.result.run_dir)
+    loaded = load_run(debug_run.result.agent_dir)
     env = make_latent_env(debug_run.cfg.env, loaded.representation, GoalMode.EVAL, seed=0)
     obs, _ = env.reset(seed=7)
     observations = [obs]
@@ -159,13 +157,13 @@ def test_agent_settings_come_from_config() -> None:
     assert [layer.out_features for layer in model.actor.mu if isinstance(layer, nn.Linear)] == [24, 16, 2]
     assert isinstance(model.replay_buffer, ImaginedGoalReplayBuffer)
     np.testing.assert_allclose(model.replay_buffer.goal_fractions, [0.1, 0.5, 0.4])
-    with pytest.raises(ValueError, match="learning_starts"):
-        make_agent(replace(cfg, agent=replace(cfg.agent, learning_starts=5)), model.get_env(), "cpu")
+    with pytest.raises(ConfigError, match="learning_starts"):
+        load_config("debug", ["agent.learning_starts=5"])
 
 
 def test_state_oracle_trains_on_the_same_code_path_with_sac(tmp_path: Path) -> None:
     cfg = load_config("debug", ["vae.kind=state", "agent.algo=sac", "agent.total_steps=40"])
-    result = train(cfg, state_representation(), tmp_path, device="cpu", progress=False)
+    result = train(cfg, state_representation(), RunDir(tmp_path).agent.root, device="cpu", progress=False)
     assert isinstance(result.model, SAC)
     assert result.model.observation_space["observation"].shape == (4,)  # type: ignore[index]
     assert [point.steps for point in result.eval_curve] == [0, 30, 40]
@@ -177,7 +175,9 @@ def test_cc_rig_trains_on_multi_object_env_and_evaluates_on_heldout_colours(tmp_
     overrides = ["env.id=rig/PushMultiObject-v0", "env.eval_palette=heldout", "vae.kind=cc_vae"]
     cfg = load_config("debug", [*overrides, "agent.total_steps=30"])
     torch.manual_seed(0)
-    result = train(cfg, CCVAE(z_dim=3, context_dim=2), tmp_path, device="cpu", progress=False)
+    result = train(
+        cfg, CCVAE(z_dim=3, context_dim=2), RunDir(tmp_path).agent.root, device="cpu", progress=False
+    )
     assert result.model.observation_space["observation"].shape == (5,)  # type: ignore[index]
     assert [point.steps for point in result.eval_curve] == [0, 30]
     summary = evaluate_run(tmp_path, episodes=2, gifs=0)
@@ -204,10 +204,10 @@ def test_evaluating_a_mismatched_representation_names_the_mismatch(
 ) -> None:
     bigger = replace(debug_run.cfg.env, image_size=64)
     with pytest.raises(RepresentationMismatchError, match="48 px images but env.image_size is 64"):
-        evaluate_run(debug_run.result.run_dir, env_cfg=bigger)
+        evaluate_run(debug_run.run.root, env_cfg=bigger)
     run_dir = tmp_path / "run"
-    shutil.copytree(debug_run.result.run_dir, run_dir)
-    save_representation(run_dir / "representation.pt", BetaVAE(z_dim=3))
+    shutil.copytree(debug_run.run.root, run_dir)
+    save_representation(RunDir(run_dir).agent.representation, BetaVAE(z_dim=3))
     with pytest.raises(RepresentationMismatchError, match="4-d latents but the representation gives 3-d"):
         evaluate_run(run_dir)
 

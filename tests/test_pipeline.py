@@ -61,8 +61,8 @@ def test_second_run_skips_every_stage(finished_run: Path, capsys: pytest.Capture
     before = stage_runs(finished_run)
     mtime = (finished_run / "pretrain" / "best.pt").stat().st_mtime_ns
     assert main(["run", "debug", f"run_dir={finished_run}", *FAST]) == 0
-    out = capsys.readouterr().out
-    assert out.count("up to date, skipped") == 5
+    messages = capsys.readouterr().err
+    assert messages.count("up to date, skipped") == 5
     assert stage_runs(finished_run) == before
     assert (finished_run / "pretrain" / "best.pt").stat().st_mtime_ns == mtime
 
@@ -80,7 +80,7 @@ def test_changing_a_vae_key_redoes_pretrain_and_later_stages_only(finished_run: 
     shutil.copytree(finished_run, run_dir)
     data_mtime = (run_dir / "data" / "frames.npz").stat().st_mtime_ns
     pretrain_mtime = (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns
-    run_pipeline(debug(run_dir, "vae.beta=2.0"), progress=False, report=False)
+    run_pipeline(debug(run_dir, "vae.beta=2.0"), progress=False, report=False, overwrite=True)
     assert (run_dir / "data" / "frames.npz").stat().st_mtime_ns == data_mtime
     assert (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns != pretrain_mtime
     record = read_stage_record(run_dir)

@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rig.agent import EvalPoint, write_eval_curve
 from rig.config import load_config, to_yaml
+from rig.errors import UserError
+from rig.evaluate import EvalPoint, write_eval_curve
 from rig.io import write_json
 from rig.media import save_gif, save_png
 from rig.report import CURVES_NAME, aggregate_curve, build_report
@@ -232,7 +233,7 @@ def test_a_directory_without_config_is_refused_by_name(tmp_path: Path, exists: b
     if exists:
         bad.mkdir()
 
-    with pytest.raises(ValueError, match=re.escape(str(bad))):
+    with pytest.raises(UserError, match=re.escape(str(bad))):
         build_report([good, bad], tmp_path / "out")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rig.config import ConfigError
+from rig.rundir import RunDir
 from rig.sweep import (
     INSTALL_HINT,
     SWEEP_FILE,
@@ -127,16 +128,18 @@ def test_plan_sweep_validates_every_trial_and_sets_run_dirs(tmp_path: Path) -> N
 def test_unknown_key_fails_before_ray_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # were Ray reached, this would be a SweepError
     with pytest.raises(ConfigError, match=r"unknown config key 'vae\.betta'.*'vae\.beta'"):
-        run_sweep("debug", ["vae.betta=1,2"], [0, 1], tmp_path / "sweep", echo=False)
+        run_sweep("debug", ["vae.betta=1,2"], [0, 1], tmp_path / "sweep")
     with pytest.raises(ConfigError, match="trial vae.kind=nope_seed=0: .*vae.kind"):
-        run_sweep("debug", ["vae.kind=beta_vae,nope"], [0], tmp_path / "sweep", echo=False)
+        run_sweep("debug", ["vae.kind=beta_vae,nope"], [0], tmp_path / "sweep")
+    with pytest.raises(ConfigError, match="trial env.id=rig-Missing-v0_seed=0: .*env.id"):
+        run_sweep("debug", ["env.id=rig/Push-v0,rig/Missing-v0"], [0], tmp_path / "sweep")
     assert not (tmp_path / "sweep").exists()
 
 
 def test_missing_ray_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SweepError, match='pip install "rig\\[ray\\]"'):
-        run_sweep("debug", [], [0], tmp_path / "sweep", echo=False)
+        run_sweep("debug", [], [0], tmp_path / "sweep")
     assert "pip install -e" in INSTALL_HINT
 
 
@@ -200,7 +203,7 @@ def test_two_seed_sweep_on_local_ray(tmp_path: Path) -> None:
     import ray
 
     sweep_dir = tmp_path / "sweep"
-    result = run_sweep("debug", FAST, [0, 1], sweep_dir, echo=False)
+    result = run_sweep("debug", FAST, [0, 1], sweep_dir)
 
     assert [o.trial.name for o in result.succeeded] == ["seed=0", "seed=1"] and not result.failed
     summary = _summary(sweep_dir)
@@ -220,22 +223,24 @@ def test_two_seed_sweep_on_local_ray(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("local_ray")
 def test_failed_trial_is_recorded_and_the_others_kept(tmp_path: Path) -> None:
-    # The id passes config validation; gymnasium raises when the pipeline makes the env.
+    # The config is valid; the trial fails at run time because this process holds its run directory.
     sweep_dir = tmp_path / "sweep"
-    result = run_sweep("debug", [*FAST, "env.id=rig/Push-v0,rig/Missing-v0"], [0], sweep_dir, echo=False)
+    with RunDir(sweep_dir / "seed=1").lock():
+        result = run_sweep("debug", FAST, [0, 1], sweep_dir)
 
-    assert [o.trial.name for o in result.succeeded] == ["env.id=rig-Push-v0_seed=0"]
-    failed = _summary(sweep_dir)["env.id=rig-Missing-v0_seed=0"]
+    assert [o.trial.name for o in result.succeeded] == ["seed=0"]
+    failed = _summary(sweep_dir)["seed=1"]
     assert failed["status"] == "failed" and failed["metrics"] == {}
-    assert "Missing" in str(failed["error"]) and "rig/stages.py" in str(failed["traceback"])
-    assert (sweep_dir / "env.id=rig-Push-v0_seed=0" / "eval.json").is_file()
+    assert "is in use by another rig process" in str(failed["error"])
+    assert "rig/pipeline.py" in str(failed["traceback"])
+    assert (sweep_dir / "seed=0" / "eval.json").is_file()
     assert result.report is not None and result.report.is_file()
 
 
 @pytest.mark.usefixtures("local_ray")
 def test_sweep_where_every_trial_fails_raises_after_writing(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    with pytest.raises(SweepError, match="all 2 trials failed"):
-        run_sweep("debug", ["env.id=rig/Missing-v0,rig/Absent-v0"], [0], sweep_dir, echo=False)
+    with RunDir(sweep_dir / "seed=0").lock(), pytest.raises(SweepError, match="all 1 trials failed"):
+        run_sweep("debug", FAST, [0], sweep_dir)
     assert {trial["status"] for trial in _summary(sweep_dir).values()} == {"failed"}
     assert not (sweep_dir / "report.md").exists()

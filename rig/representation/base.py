@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, get_args, runtime_checkable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-LIKELIHOODS = ("gaussian", "bernoulli")
+from rig.config import Likelihood
+
+LIKELIHOODS: tuple[Likelihood, ...] = get_args(Likelihood)
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rig.errors import CorruptFileError, MissingFileError
 from rig.io import torch_save
 from rig.representation.beta_vae import BetaVAE
 from rig.representation.cc_vae import CCVAE
@@ -31,6 +32,10 @@ REPRESENTATION_KINDS: dict[str, type[RepresentationModule]] = {
 _RESERVED_KEYS = ("kind", "config", "state_dict")
 # torch.load reports a damaged file through any of these, depending on where the damage is.
 _UNREADABLE_ERRORS = (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError)
+
+
+class CheckpointError(CorruptFileError):
+    """A representation checkpoint that cannot be read, or that does not fit the model or the caller."""
 
 
 def representation_kind(model: nn.Module) -> str:
@@ -72,11 +77,11 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     """The raw checkpoint dict, checked to have a kind, a config and a state dict of tensors."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no representation checkpoint at {path}")
+        raise MissingFileError(f"no representation checkpoint at {path}")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except _UNREADABLE_ERRORS as err:
-        raise ValueError(f"{path} is not a readable representation checkpoint: {err}") from err
+        raise CheckpointError(f"{path} is not a readable representation checkpoint: {err}") from err
     _check_layout(checkpoint, path)
     return dict(checkpoint)
 
@@ -93,7 +98,7 @@ def load_representation(
         model = build_representation(checkpoint["kind"], checkpoint["config"])
         load_state_checked(model, checkpoint["state_dict"])
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
+        raise CheckpointError(f"{path}: {err}") from err
     return model.to(map_location)
 
 
@@ -102,16 +107,16 @@ def check_config(
 ) -> None:
     for key, value in expected.items():
         if key not in config:
-            raise ValueError(f"{path}: config has no {key!r} (expected {value!r})")
+            raise CheckpointError(f"{path}: config has no {key!r} (expected {value!r})")
         if config[key] != value:
-            raise ValueError(f"{path}: config {key!r} is {config[key]!r} but {value!r} was expected")
+            raise CheckpointError(f"{path}: config {key!r} is {config[key]!r} but {value!r} was expected")
 
 
 def load_state_checked(model: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
     """Load ``state_dict`` after checking its keys and shapes; a mismatch raises listing every difference."""
     problems = state_dict_mismatches(model.state_dict(), state_dict)
     if problems:
-        raise ValueError(f"checkpoint does not fit {type(model).__name__}:\n  " + "\n  ".join(problems))
+        raise CheckpointError(f"checkpoint does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict(state_dict)
 
 
@@ -131,8 +136,12 @@ def state_dict_mismatches(
 
 def _check_layout(checkpoint: object, path: Path) -> None:
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in _RESERVED_KEYS):
-        raise ValueError(f"{path} is not a representation checkpoint: it needs keys {list(_RESERVED_KEYS)}")
+        raise CheckpointError(
+            f"{path} is not a representation checkpoint: it needs keys {list(_RESERVED_KEYS)}"
+        )
     if not isinstance(checkpoint["config"], dict) or not isinstance(checkpoint["state_dict"], dict):
-        raise ValueError(f"{path} is not a representation checkpoint: config and state_dict must be dicts")
+        raise CheckpointError(
+            f"{path} is not a representation checkpoint: config and state_dict must be dicts"
+        )
     if not all(isinstance(value, Tensor) for value in checkpoint["state_dict"].values()):
-        raise ValueError(f"{path} is not a representation checkpoint: state_dict must hold only tensors")
+        raise CheckpointError(f"{path} is not a representation checkpoint: state_dict must hold only tensors")

@@ -1,0 +1,204 @@
+"""The run directory: where every product of a run lives, and the lock that gives it one writer.
+
+    config.yaml        the resolved config              stages.json   each stage's key, settings, timing
+    data/              frames.npz (+ frames_heldout_colours.npz on the multi-object env)
+    pretrain/          best.pt, last.pt, metrics.json, progress.csv, TensorBoard, diagnostic grids
+    agent/             checkpoint.json, checkpoints/, representation.pt, eval_curve.csv, logs/
+    eval.json, gifs/   the final evaluation and its rollouts
+    baselines/         random.json, a random policy on the same goals
+    report.md          the report (with learning_curves.png and the figures it shows)
+    .rig.lock          held by the process writing into the directory
+
+Every module that reads or writes a run directory takes its paths from ``RunDir`` (and ``AgentDir`` for
+``agent/``, which ``rig.agent`` also writes on its own).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from rig.errors import MissingFileError, UserError
+
+STAGE_NAMES = ("collect", "pretrain", "train", "evaluate", "baselines")
+"""The stages in the order they run; each writes the products ``RunDir.products`` names."""
+
+
+class RunDirInUseError(UserError):
+    """Another process holds the run directory's lock."""
+
+
+@dataclass(frozen=True)
+class AgentDir:
+    """What the train stage keeps in ``agent/``."""
+
+    root: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """the latest checkpoint's step, files and the config that trained it"""
+        return self.root / "checkpoint.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        """``agent_<step>.zip`` (SB3) and ``replay_buffer_<step>.pkl`` (latents only)"""
+        return self.root / "checkpoints"
+
+    def agent_checkpoint(self, steps: int) -> Path:
+        return self.checkpoints / f"agent_{steps:09d}.zip"
+
+    def replay_buffer_checkpoint(self, steps: int) -> Path:
+        return self.checkpoints / f"replay_buffer_{steps:09d}.pkl"
+
+    @property
+    def representation(self) -> Path:
+        """the representation the agent was trained with (with its fitted goal prior)"""
+        return self.root / "representation.pt"
+
+    @property
+    def eval_curve(self) -> Path:
+        return self.root / "eval_curve.csv"
+
+    @property
+    def logs(self) -> Path:
+        """SB3's ``progress.csv`` and TensorBoard events"""
+        return self.root / "logs"
+
+    @property
+    def progress(self) -> Path:
+        return self.logs / "progress.csv"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The paths of one run directory; nothing is created until a stage writes it."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "stages.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".rig.lock"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def frames(self) -> Path:
+        return self.data / "frames.npz"
+
+    @property
+    def heldout_colour_frames(self) -> Path:
+        """frames in colours training never sees (multi-object env only)"""
+        return self.data / "frames_heldout_colours.npz"
+
+    @property
+    def pretrain(self) -> Path:
+        return self.root / "pretrain"
+
+    @property
+    def representation(self) -> Path:
+        """the pretrained representation with the lowest held-out loss"""
+        return self.pretrain / "best.pt"
+
+    @property
+    def pretrain_metrics(self) -> Path:
+        return self.pretrain / "metrics.json"
+
+    @property
+    def agent(self) -> AgentDir:
+        return AgentDir(self.root / "agent")
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval.json"
+
+    @property
+    def gifs(self) -> Path:
+        return self.root / "gifs"
+
+    def eval_gif(self, index: int) -> Path:
+        return self.gifs / f"eval_{index}.gif"
+
+    def eval_gifs(self) -> list[Path]:
+        """The evaluation's rollout GIFs there are, in episode order."""
+        if not self.gifs.is_dir():
+            return []
+        return sorted(self.gifs.glob("eval_*.gif"), key=lambda path: _trailing_number(path.stem))
+
+    @property
+    def baselines(self) -> Path:
+        return self.root / "baselines"
+
+    @property
+    def random_baseline(self) -> Path:
+        return self.baselines / "random.json"
+
+    @property
+    def demo_gif(self) -> Path:
+        return self.root / "demo_rollouts.gif"
+
+    @property
+    def demo_grid(self) -> Path:
+        return self.root / "demo_frames.png"
+
+    def products(self, stage: str) -> tuple[Path, ...]:
+        """What ``stage`` writes; deleting these undoes the stage."""
+        products = {
+            "collect": (self.data,),
+            "pretrain": (self.pretrain,),
+            "train": (self.agent.root,),
+            "evaluate": (self.eval, self.gifs),
+            "baselines": (self.baselines,),
+        }
+        return products[stage]
+
+    def is_run(self) -> bool:
+        """Whether a rig command has written here (it records the config first)."""
+        return self.config.is_file()
+
+    def require_run(self) -> None:
+        if not self.is_run():
+            raise MissingFileError(f"{self.root} is not a rig run directory: it has no {self.config.name}")
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory for this process; another holder makes this fail at once, not wait.
+
+        The lock is an OS file lock, which the OS releases when its process ends however it ends, so a
+        killed run leaves nothing that blocks the next one.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.lock_file, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RunDirInUseError(
+                f"run directory {self.root} is in use by another rig process (it holds "
+                f"{self.lock_file.name}); wait for that process to end, or choose another run_dir"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def _trailing_number(text: str) -> int:
+    digits = text.rsplit("_", 1)[-1]
+    return int(digits) if digits.isdigit() else 0
