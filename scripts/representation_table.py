@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/representations"))
     parser.add_argument("--jobs", type=int, default=2, help="pretraining runs at a time (one thread each)")
     parser.add_argument("--no-run", action="store_true", help="only tabulate what is already there")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     configs = [item for item in args.configs if "=" not in item]
     overrides = [item for item in args.configs if "=" in item]
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
