@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3 import SAC, TD3
+from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import KVWriter, Logger, TensorBoardOutputFormat, filter_excluded_keys
@@ -52,8 +52,9 @@ from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
 from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import RepresentationModule, load_representation, read_checkpoint, save_representation
 from rig.rundir import AgentDir
+from rig.td3 import LeanTD3, optimizer_kwargs
 
-ALGORITHMS: dict[Algo, type[OffPolicyAlgorithm]] = {"td3": TD3, "sac": SAC}
+ALGORITHMS: dict[Algo, type[OffPolicyAlgorithm]] = {"td3": LeanTD3, "sac": SAC}
 LOG_INTERVAL_EPISODES = 10
 """SB3 writes its rollout and training metrics every this many episodes."""
 RESUMABLE_KEYS = ("agent.total_steps", "env.eval_palette")
@@ -87,8 +88,10 @@ def make_training_env(cfg: Config, representation: RepresentationModule) -> VecE
 
 
 def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolicyAlgorithm:
-    """TD3 or SAC with ``MultiInputPolicy`` and the imagined-goal replay buffer, all settings from config."""
+    """TD3 (``rig.td3.LeanTD3``) or SAC with ``MultiInputPolicy``, the imagined-goal replay buffer and fused
+    Adam where the device has it, all settings from config."""
     agent = cfg.agent
+    device = torch.device(device)
     common: dict[str, Any] = {
         "policy": "MultiInputPolicy",
         "env": env,
@@ -107,7 +110,7 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
             "future_goal_fraction": agent.future_goal_fraction,
             "seed": cfg.seed,
         },
-        "policy_kwargs": {"net_arch": list(agent.net_arch)},
+        "policy_kwargs": {"net_arch": list(agent.net_arch), "optimizer_kwargs": optimizer_kwargs(device)},
         "seed": cfg.seed,
         "device": device,
     }
@@ -116,7 +119,7 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     action_shape = env.action_space.shape
     assert action_shape is not None, "TD3 needs a Box action space"
     noise = NormalActionNoise(np.zeros(action_shape), np.full(action_shape, agent.action_noise))
-    return TD3(
+    return LeanTD3(
         **common,
         action_noise=noise,
         policy_delay=agent.policy_delay,

@@ -64,6 +64,7 @@ def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule
         "likelihood": cfg.likelihood,
         "image_size": image_size,
         "decoder": cfg.decoder,
+        "decoder_channels": cfg.decoder_channels,
         "coord_channels": cfg.coord_channels,
     }
     if cfg.kind == "cc_vae":

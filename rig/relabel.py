@@ -14,6 +14,10 @@ comes from an integer ``n_sampled_goal``, so shares such as 0.1 could not hold e
 ``ROLLOUT`` share. Rewards for all three are recomputed by the env's batched ``compute_reward``, which for a
 rollout goal reproduces the stored reward. The shares then hold exactly in expectation for any batch size.
 
+``sample`` draws exactly what SB3's ``HerReplayBuffer.sample`` draws (the same calls on numpy's global
+generator, in the same order) and returns the same batch, without SB3's empty "real" half: with every
+transition relabelled, that half only cost array and tensor copies of zero rows and a concatenation.
+
 Prior samples come from the env, through the VecEnv, just like the rewards: the env holds the frozen
 representation and a seeded generator (``LatentGoalEnv.sample_prior_goals``). Keeping the model out of the
 buffer keeps it out of SB3's zip (which stores ``replay_buffer_kwargs``) and the pickled buffer, and SB3
@@ -29,7 +33,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import HerReplayBuffer
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 
 class GoalSource(enum.IntEnum):
@@ -90,6 +95,31 @@ class ImaginedGoalReplayBuffer(HerReplayBuffer):
         # All transitions take SB3's relabelling path; _sample_goals keeps the rollout goal for its share.
         self.her_ratio = 1.0
         self._source_rng = np.random.default_rng(seed)
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> DictReplayBufferSamples:  # type: ignore[override]
+        """A batch of relabelled transitions, as ``HerReplayBuffer.sample`` with ``her_ratio`` 1 gives it."""
+        if env is not None:  # observation normalisation, which rig does not use: SB3's own path
+            return super().sample(batch_size, env)
+        valid = np.flatnonzero(self.ep_length > 0)
+        if not len(valid):
+            raise RuntimeError("cannot sample before the first episode has ended; raise learning_starts")
+        sampled = np.random.choice(valid, size=batch_size, replace=True)
+        batch_indices, env_indices = np.unravel_index(sampled, self.ep_length.shape)
+        obs = {key: value[batch_indices, env_indices] for key, value in self.observations.items()}
+        next_obs = {key: value[batch_indices, env_indices] for key, value in self.next_observations.items()}
+        goals = self._sample_goals(batch_indices, env_indices)
+        obs["desired_goal"] = next_obs["desired_goal"] = goals
+        assert self.env is not None, "ImaginedGoalReplayBuffer needs its env (set_env) to compute rewards"
+        achieved = next_obs["achieved_goal"]
+        rewards = self.env.env_method("compute_reward", achieved, goals, None, indices=[0])[0]
+        dones = self.dones[batch_indices, env_indices] * (1 - self.timeouts[batch_indices, env_indices])
+        return DictReplayBufferSamples(
+            observations={key: self.to_torch(value) for key, value in obs.items()},
+            actions=self.to_torch(self.actions[batch_indices, env_indices]),
+            next_observations={key: self.to_torch(value) for key, value in next_obs.items()},
+            dones=self.to_torch(dones).reshape(-1, 1),
+            rewards=self.to_torch(np.asarray(rewards, dtype=np.float32).reshape(-1, 1)),
+        )
 
     def sample_goal_sources(self, n: int) -> np.ndarray:
         """(n,) ``GoalSource`` values drawn independently with the configured shares."""

@@ -1,16 +1,26 @@
-"""Env steps per second of the RIG training loop against the state oracle (or CC-RIG), side by side.
+"""Env steps per second of the RIG training loop against the loop as it was before, the state oracle or
+CC-RIG, side by side.
 
-Every side runs the same algorithm, networks, batch size and gradient steps per env step (the default
-config: TD3, [400, 300], batch 128, one update per step) through the same code path (``make_training_env``
-+ ``make_agent``). RIG renders a 48x48 frame and encodes it with a beta-VAE at every step and draws prior
-goals from the VAE when relabelling; the oracle reads the true state and draws goals from the goal boxes;
-CC-RIG (``--sides rig,ccrig``) runs ``configs/ccrig.yaml``'s CC-VAE on rig/PushMultiColor-v0, which adds
-the context encoding of each episode's first frame. The VAEs are untrained: weights do not change speed.
+Sides (``--sides FIRST,SECOND`` prints FIRST / SECOND; the default is ``rig,before``):
+
+- ``rig``: the default config through ``make_training_env`` + ``make_agent``: ``rig.td3.LeanTD3``, fused
+  Adam, [256, 256] networks, batch 128, one update per env step. It renders a 48x48 frame and encodes it
+  with a beta-VAE at every step, and draws prior goals from the VAE when relabelling.
+- ``before``: the same loop with the settings rig had before ``LeanTD3``: stable-baselines3's own
+  ``TD3.train`` and ``HerReplayBuffer.sample``, Adam without the fused kernel, [400, 300] networks.
+- ``oracle``: ``rig`` on the true state; goals are drawn from the goal boxes, nothing is rendered.
+- ``ccrig``: ``configs/ccrig.yaml``'s CC-VAE on rig/PushMultiColor-v0, which adds the context encoding
+  of each episode's first frame.
+
+Config overrides after the options apply to every side but ``before``: ``--sides rig,before
+agent.net_arch=[400,300]`` measures the lean update alone, at the old network size. The VAEs are
+untrained: weights do not change speed.
 
 Each measurement runs in a fresh process (one MuJoCo GL context per process), and the two sides alternate
 round by round so machine noise hits both alike; the ratio of the medians is the figure to quote.
 
-    python scripts/bench_agent.py [--steps 1000] [--rounds 3] [--threads 1] [--algo td3] [--sides rig,oracle]
+    python scripts/bench_agent.py [--steps 1000] [--rounds 3] [--threads 1] [--algo td3]
+        [--sides rig,before] [key=value ...]
 """
 
 from __future__ import annotations
@@ -23,12 +33,14 @@ import time
 
 import numpy as np
 
-SIDES = ("rig", "oracle", "ccrig")
+SIDES = ("rig", "before", "oracle", "ccrig")
 WARMUP_UPDATES = 100
 """gradient steps taken before timing, so that lazy initialisation stays out of the measurement"""
 
 
-def measure(side: str, steps: int, threads: int, algo: str, device: str, seed: int) -> float:
+def measure(
+    side: str, steps: int, threads: int, algo: str, device: str, seed: int, overrides: list[str]
+) -> float:
     """Training-loop env steps per second of one side, after the random-action phase and a warm-up."""
     import torch
 
@@ -37,8 +49,11 @@ def measure(side: str, steps: int, threads: int, algo: str, device: str, seed: i
     from rig.pretrain import make_representation
 
     torch.set_num_threads(threads)
+    if side == "before":
+        use_stock_training_loop()
     # A short random phase: its steps skip the updates, which are what is being compared.
     settings = [f"agent.algo={algo}", "agent.learning_starts=200", f"seed={seed}"]
+    settings += ["agent.net_arch=[400,300]"] if side == "before" else overrides
     cfg = load_config("ccrig" if side == "ccrig" else None, settings)
     vae_cfg = VAEConfig(kind="state") if side == "oracle" else cfg.vae
     representation = make_representation(vae_cfg, cfg.env.image_size).to(device)
@@ -49,10 +64,22 @@ def measure(side: str, steps: int, threads: int, algo: str, device: str, seed: i
     return steps / (time.perf_counter() - start)
 
 
+def use_stock_training_loop() -> None:
+    """Puts back, in this process only, the training loop rig had before ``rig.td3``."""
+    from stable_baselines3 import TD3, HerReplayBuffer
+
+    import rig.agent
+    from rig.relabel import ImaginedGoalReplayBuffer
+
+    rig.agent.LeanTD3 = TD3  # type: ignore[misc]
+    rig.agent.optimizer_kwargs = lambda device: {}
+    ImaginedGoalReplayBuffer.sample = HerReplayBuffer.sample  # type: ignore[method-assign]
+
+
 def run_round(side: str, args: argparse.Namespace, seed: int) -> float:
     command = [sys.executable, __file__, "--child", side, "--seed", str(seed)]
     command += ["--steps", str(args.steps), "--threads", str(args.threads), "--algo", args.algo]
-    command += ["--device", args.device]
+    command += ["--device", args.device, *args.overrides]
     result = subprocess.run(command, env=dict(os.environ), check=True, capture_output=True, text=True)
     return float(result.stdout.strip().splitlines()[-1])
 
@@ -66,11 +93,15 @@ def main() -> None:
     parser.add_argument("--algo", choices=("td3", "sac"), default="td3")
     parser.add_argument("--device", default="cpu", help="torch device of agent and VAE on both sides")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sides", default="rig,oracle", help=f"two of {SIDES}: the first over the second")
+    parser.add_argument("--sides", default="rig,before", help=f"two of {SIDES}: the first over the second")
+    parser.add_argument("overrides", nargs="*", help="config overrides (key=value) for every side but before")
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(measure(args.child, args.steps, args.threads, args.algo, args.device, args.seed))
+        rate = measure(
+            args.child, args.steps, args.threads, args.algo, args.device, args.seed, args.overrides
+        )
+        print(rate)
         return
     sides = [side.strip() for side in args.sides.split(",")]
     if len(sides) != 2 or len(set(sides)) != 2 or not set(sides) <= set(SIDES):
@@ -81,7 +112,7 @@ def main() -> None:
             rates[side].append(run_round(side, args, args.seed + round_index))
     medians = {side: float(np.median(values)) for side, values in rates.items()}
     print(
-        f"{args.algo}, default networks and batch, 1 gradient step per env step, {args.steps} timed steps, "
+        f"{args.algo}, batch 128, 1 gradient step per env step, {args.steps} timed steps, "
         f"{args.rounds} alternating rounds, {args.threads} torch thread(s), device {args.device}"
     )
     for side, values in rates.items():

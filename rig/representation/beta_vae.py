@@ -40,6 +40,7 @@ class BetaVAE(GoalPriorModule):
         image_size: int = 48,
         hidden_dim: int = 256,
         decoder: str = "deconv",
+        decoder_channels: int = 32,
         coord_channels: bool = False,
         goal_mean: Sequence[float] | None = None,
         goal_std: Sequence[float] | None = None,
@@ -54,10 +55,11 @@ class BetaVAE(GoalPriorModule):
         self.image_size = image_size
         self.hidden_dim = hidden_dim
         self.decoder_kind = decoder
+        self.decoder_channels = decoder_channels
         self.coord_channels = bool(coord_channels)
         self.set_goal_prior(goal_mean, goal_std)
         self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels)
-        self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim)
+        self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim, channels=decoder_channels)
 
     def encode(
         self, x: Tensor, context: Tensor | None = None, context_latent: Tensor | None = None
@@ -109,6 +111,7 @@ class BetaVAE(GoalPriorModule):
             "image_size": self.image_size,
             "hidden_dim": self.hidden_dim,
             "decoder": self.decoder_kind,
+            "decoder_channels": self.decoder_channels,
             "coord_channels": self.coord_channels,
             **self.goal_prior_config(),
         }

@@ -47,6 +47,7 @@ class CCVAE(GoalPriorModule):
         image_size: int = 48,
         hidden_dim: int = 256,
         decoder: str = "deconv",
+        decoder_channels: int = 32,
         coord_channels: bool = False,
         context_film: bool = False,
         goal_mean: Sequence[float] | None = None,
@@ -63,13 +64,16 @@ class CCVAE(GoalPriorModule):
         self.image_size = image_size
         self.hidden_dim = hidden_dim
         self.decoder_kind = decoder
+        self.decoder_channels = decoder_channels
         self.coord_channels = bool(coord_channels)
         self.context_film = bool(context_film)
         self.set_goal_prior(goal_mean, goal_std)
         self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
         self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels)
         film_dim = context_dim if self.context_film else 0
-        self.decoder = make_decoder(decoder, z_dim + context_dim, image_size, hidden_dim, film_dim)
+        self.decoder = make_decoder(
+            decoder, z_dim + context_dim, image_size, hidden_dim, film_dim, channels=decoder_channels
+        )
         self.context_decoder = ConvDecoder(context_dim, image_size, hidden_dim)
 
     def encode(
@@ -147,6 +151,7 @@ class CCVAE(GoalPriorModule):
             "image_size": self.image_size,
             "hidden_dim": self.hidden_dim,
             "decoder": self.decoder_kind,
+            "decoder_channels": self.decoder_channels,
             "coord_channels": self.coord_channels,
             "context_film": self.context_film,
             **self.goal_prior_config(),

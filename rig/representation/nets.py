@@ -197,6 +197,8 @@ class BroadcastDecoder(nn.Module):
         super().__init__()
         if image_size % 4:
             raise ValueError(f"the broadcast decoder needs image_size divisible by 4, got {image_size}")
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
         if not 0 <= film_dim <= in_dim:
             raise ValueError(f"film_dim must be in [0, {in_dim}], got {film_dim}")
         self.grid = image_size // 4
@@ -239,15 +241,18 @@ class BroadcastDecoder(nn.Module):
         return [(parameters[:, i, 0], parameters[:, i, 1]) for i in range(self.hidden_layers)]
 
 
-def make_decoder(kind: str, in_dim: int, image_size: int, hidden_dim: int, film_dim: int = 0) -> nn.Module:
+def make_decoder(
+    kind: str, in_dim: int, image_size: int, hidden_dim: int, film_dim: int = 0, channels: int = 32
+) -> nn.Module:
     """``deconv`` mirrors the reference encoder; ``broadcast`` is the spatial broadcast decoder.
 
     ``film_dim``: the last entries of the latent that modulate the broadcast decoder's channels (FiLM).
+    ``channels``: the broadcast decoder's hidden channels (the deconv decoder mirrors the encoder's).
     """
     if kind == "deconv":
         if film_dim:
             raise ValueError("FiLM conditioning needs the broadcast decoder")
         return ConvDecoder(in_dim, image_size, hidden_dim)
     if kind == "broadcast":
-        return BroadcastDecoder(in_dim, image_size, film_dim=film_dim)
+        return BroadcastDecoder(in_dim, image_size, channels=channels, film_dim=film_dim)
     raise ValueError(f"decoder must be 'deconv' or 'broadcast', got {kind!r}")
