@@ -40,6 +40,7 @@ from stable_baselines3.common.logger import KVWriter, Logger, TensorBoardOutputF
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm import tqdm
 
@@ -91,7 +92,7 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     """TD3 (``rig.td3.LeanTD3``) or SAC with ``MultiInputPolicy``, the imagined-goal replay buffer and fused
     Adam where the device has it, all settings from config."""
     agent = cfg.agent
-    device = torch.device(device)
+    device = get_device(device)  # resolves SB3's "auto" as SB3 will
     common: dict[str, Any] = {
         "policy": "MultiInputPolicy",
         "env": env,

@@ -27,6 +27,7 @@ BAD_SETTINGS = [
     ("vae.kind=vqvae", "vae.kind"),
     ("vae.lr=0", "vae.lr"),
     ("vae.batch_size=0", "vae.batch_size"),
+    ("vae.decoder_channels=0", "vae.decoder_channels"),
     ("env.id=rig/Missing-v0", "env.id"),
     ("env.eval_palette=blue", "env.eval_palette"),
     ("env.image_size=20", "env.image_size"),

@@ -450,6 +450,40 @@ def test_broadcast_decoder_and_coord_channels(model_class: type[BetaVAE | CCVAE]
     assert torch.equal(reloaded.decode(latent), model.decode(latent))
 
 
+@pytest.mark.parametrize("model_class", [BetaVAE, CCVAE])
+def test_decoder_channels_set_the_broadcast_decoder_width_and_survive_a_checkpoint(
+    model_class: type[BetaVAE | CCVAE], tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = model_class(z_dim=3, decoder="broadcast", decoder_channels=16)
+    widths = {layer.out_channels for layer in model.decoder.net if isinstance(layer, torch.nn.Conv2d)}
+    assert widths == {16}
+    assert model.decoder.net[-1].out_channels == 3
+    save_representation(tmp_path / "m.pt", model)
+    reloaded = load_representation(tmp_path / "m.pt")
+    assert reloaded.config_dict()["decoder_channels"] == 16
+    latent = torch.randn(4, model.latent_dim)
+    assert torch.equal(reloaded.decode(latent), model.decode(latent))
+
+
+def test_checkpoint_from_before_decoder_channels_loads_with_32(tmp_path: Path) -> None:
+    """Checkpoints written before the setting existed record no width; theirs was 32."""
+    torch.manual_seed(0)
+    model = BetaVAE(z_dim=3, decoder="broadcast", decoder_channels=32)
+    save_representation(tmp_path / "m.pt", model)
+    checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
+    del checkpoint["config"]["decoder_channels"]
+    torch.save(checkpoint, tmp_path / "old.pt")
+    reloaded = load_representation(tmp_path / "old.pt")
+    latent = torch.randn(4, 3)
+    assert torch.equal(reloaded.decode(latent), model.decode(latent))
+
+
+def test_broadcast_decoder_rejects_no_channels() -> None:
+    with pytest.raises(ValueError, match="channels must be >= 1"):
+        BroadcastDecoder(4, 48, channels=0)
+
+
 def test_unknown_decoder_raises() -> None:
     with pytest.raises(ValueError, match="decoder must be"):
         BetaVAE(decoder="transformer")

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -37,3 +39,44 @@ def test_representation_table_gives_mean_std_and_counts_seeds_meeting_the_target
     assert cells[-1] == "1 / 2"  # seed 1 misses the 0.9 hand target
     assert any(line.startswith("| missing | 0 |") for line in lines)
     assert len(table.per_seed(["ccrig"], [0, 1, 2], tmp_path)) == 2
+
+
+def fake_run(directory: Path, seed: int, puck: dict[int, float], overrides: tuple[str, ...] = ()) -> Path:
+    """A run directory with a config and a learning curve of the given final puck distances per step."""
+    from rig.config import load_config, to_yaml
+    from rig.evaluate import EvalPoint, write_eval_curve
+    from rig.rundir import RunDir
+
+    run = RunDir(directory)
+    run.root.mkdir(parents=True)
+    run.config.write_text(to_yaml(load_config(None, [f"seed={seed}", *overrides])))
+    (run.root / "agent").mkdir()
+    curve = [EvalPoint(step, value, 0.0, 0.03, 0.0, 0.5, 20) for step, value in puck.items()]
+    write_eval_curve(run.root / "agent" / "eval_curve.csv", curve)
+    return run.root
+
+
+def test_compare_seeds_reads_the_curve_at_the_step_and_tests_the_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    compare = load_script("compare_seeds")
+    new = [fake_run(tmp_path / f"new{s}", s, {50000: 0.040 + 0.002 * s, 75000: 0.030}) for s in range(3)]
+    old = [fake_run(tmp_path / f"old{s}", s, {50000: 0.050 + 0.004 * s}) for s in range(3)]
+    compare.main(
+        ["--first", *map(str, new), "--second", *map(str, old), "--step", "50000", "--names", "new,old"]
+    )
+    out = capsys.readouterr().out
+    assert "new: 0.0420 ± 0.0020" in out  # 0.040, 0.042, 0.044
+    assert "old: 0.0540 ± 0.0040" in out
+    assert "difference -0.0120" in out
+    assert "new mean <= old mean + one standard error (0.0563): holds" in out
+
+
+def test_compare_seeds_refuses_runs_on_other_goals_or_without_the_step(tmp_path: Path) -> None:
+    compare = load_script("compare_seeds")
+    a = [fake_run(tmp_path / f"a{s}", s, {50000: 0.04 + 0.01 * s}) for s in range(2)]
+    b = [fake_run(tmp_path / f"b{s}", s, {50000: 0.05 + 0.01 * s}, ("eval.seed=7",)) for s in range(2)]
+    with pytest.raises(SystemExit, match="different goals"):
+        compare.main(["--first", *map(str, a), "--second", *map(str, b), "--step", "50000"])
+    with pytest.raises(SystemExit, match="no evaluation at step 75000"):
+        compare.main(["--first", *map(str, a), "--second", *map(str, a), "--step", "75000"])

@@ -1,0 +1,97 @@
+"""Two methods over seeds at one env step: per-seed metrics, mean ± std, and Welch's test of the difference.
+
+Each method is a list of run directories (one per seed). The metric is read from each run's learning
+curve (``agent/eval_curve.csv``) at ``--step``, so a longer run can be compared at a shorter budget: the
+point at 50,000 steps of a 75,000-step run is what a 50,000-step run of the same settings evaluates.
+Both methods must have been evaluated on the same goals (``eval.seed``, ``eval.episodes`` and the env),
+or the comparison is refused.
+
+    python scripts/compare_seeds.py --first runs/after/seed=* --second ../base/runs/base/seed=* \\
+        --step 50000 [--metric puck_distance] [--names new,before]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rig.report import RunRecord, read_run
+from rig.stats import summarize, welch_compare
+
+METRICS = ("puck_distance", "hand_distance", "success_rate")
+
+
+def metric_at(run: RunRecord, step: int, metric: str) -> float:
+    points = [point for point in run.curve if point.steps == step]
+    if not points:
+        steps = [point.steps for point in run.curve]
+        raise SystemExit(f"{run.path} has no evaluation at step {step} (its curve has {steps})")
+    return float(getattr(points[-1], metric))
+
+
+def goals_of(run: RunRecord) -> tuple[object, ...]:
+    cfg = run.config
+    return (cfg.eval.seed, cfg.eval.episodes, cfg.env.id, cfg.env.eval_palette, cfg.env.max_episode_steps)
+
+
+def read_method(paths: Sequence[str]) -> list[RunRecord]:
+    runs = [read_run(Path(path)) for path in paths]
+    if not runs:
+        raise SystemExit("a method needs at least one run directory")
+    return runs
+
+
+def no_worse(names: Sequence[str], first: float, second: float, error: float, metric: str) -> str:
+    """Whether the first mean is no worse than the second's by more than one standard error of the second."""
+    if metric == "success_rate":  # higher is better
+        bound, holds, test = second - error, first >= second - error, ">= {} mean - one standard error"
+    else:
+        bound, holds, test = second + error, first <= second + error, "<= {} mean + one standard error"
+    verdict = "holds" if holds else "does not hold"
+    return f"{names[0]} mean {test.format(names[1])} ({bound:.4f}): {verdict}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--first", nargs="+", required=True, help="run directories of the first method")
+    parser.add_argument("--second", nargs="+", required=True, help="run directories of the second method")
+    parser.add_argument("--step", type=int, required=True, help="env step of the compared evaluation")
+    parser.add_argument("--metric", choices=METRICS, default="puck_distance")
+    parser.add_argument("--names", default="first,second", help="two labels, comma-separated")
+    args = parser.parse_args(argv)
+    names = args.names.split(",")
+    if len(names) != 2:
+        parser.error("--names takes two labels")
+    methods = {names[0]: read_method(args.first), names[1]: read_method(args.second)}
+    goals = {goals_of(run) for runs in methods.values() for run in runs}
+    if len(goals) != 1:
+        raise SystemExit(f"the runs were evaluated on different goals (eval.seed, episodes, env): {goals}")
+    values: dict[str, list[float]] = {}
+    print(
+        f"{args.metric} at step {args.step}, goals (eval.seed, episodes, env, palette, horizon) {goals.pop()}"
+    )
+    for name, runs in methods.items():
+        values[name] = [metric_at(run, args.step, args.metric) for run in runs]
+        seeds = ", ".join(
+            f"seed {run.config.seed}: {value:.4f}" for run, value in zip(runs, values[name], strict=True)
+        )
+        summary = summarize(values[name])
+        print(
+            f"{name:>8}: {summary.mean:.4f} ± {summary.std:.4f} (standard error "
+            f"{summary.standard_error:.4f}, max {max(values[name]):.4f}, n {summary.n}; {seeds})"
+        )
+    first, second = values.values()
+    if min(len(first), len(second)) >= 2:
+        comparison = welch_compare(first, second)
+        print(f"{names[0]} - {names[1]}: {comparison.describe()}")
+        error = comparison.second.standard_error
+        print(no_worse(names, comparison.first.mean, comparison.second.mean, error, args.metric))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
