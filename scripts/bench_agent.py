@@ -4,16 +4,17 @@ CC-RIG, side by side.
 Sides (``--sides FIRST,SECOND`` prints FIRST / SECOND; the default is ``rig,before``):
 
 - ``rig``: the default config through ``make_training_env`` + ``make_agent``: ``rig.td3.LeanTD3``, fused
-  Adam, [256, 256] networks, batch 128, one update per env step. It renders a 48x48 frame and encodes it
+  Adam, [400, 300] networks, batch 128, one update per env step. It renders a 48x48 frame and encodes it
   with a beta-VAE at every step, and draws prior goals from the VAE when relabelling.
 - ``before``: the same loop with the settings rig had before ``LeanTD3``: stable-baselines3's own
-  ``TD3.train`` and ``HerReplayBuffer.sample``, Adam without the fused kernel, [400, 300] networks.
+  ``TD3.train`` and ``HerReplayBuffer.sample``, Adam without the fused kernel (same networks).
 - ``oracle``: ``rig`` on the true state; goals are drawn from the goal boxes, nothing is rendered.
 - ``ccrig``: ``configs/ccrig.yaml``'s CC-VAE on rig/PushMultiColor-v0, which adds the context encoding
   of each episode's first frame.
 
-Config overrides after the options apply to every side but ``before``: ``--sides rig,before
-agent.net_arch=[400,300]`` measures the lean update alone, at the old network size. The VAEs are
+Config overrides after the options apply to every side, or to one side with its name and a colon:
+``agent.net_arch=[256,256]`` measures both loops with smaller networks, ``rig:agent.net_arch=[256,256]``
+the lean loop with smaller networks against the loop before with the default ones. The VAEs are
 untrained: weights do not change speed.
 
 Each measurement runs in a fresh process (one MuJoCo GL context per process), and the two sides alternate
@@ -53,7 +54,11 @@ def measure(
         use_stock_training_loop()
     # A short random phase: its steps skip the updates, which are what is being compared.
     settings = [f"agent.algo={algo}", "agent.learning_starts=200", f"seed={seed}"]
-    settings += ["agent.net_arch=[400,300]"] if side == "before" else overrides
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        target, _, key = key.rpartition(":")
+        if target in ("", side):
+            settings.append(key + equals + value)
     cfg = load_config("ccrig" if side == "ccrig" else None, settings)
     vae_cfg = VAEConfig(kind="state") if side == "oracle" else cfg.vae
     representation = make_representation(vae_cfg, cfg.env.image_size).to(device)
@@ -94,7 +99,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device of agent and VAE on both sides")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sides", default="rig,before", help=f"two of {SIDES}: the first over the second")
-    parser.add_argument("overrides", nargs="*", help="config overrides (key=value) for every side but before")
+    parser.add_argument(
+        "overrides", nargs="*", help="config overrides (key=value) for every side, or SIDE:key=value for one"
+    )
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
