@@ -82,10 +82,21 @@ def main() -> None:
         action="store_true",
         help="also the default with bfloat16 autocast, channels-last, fused Adam",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="print torch.profiler's table of the default's training steps"
+    )
     args = parser.parse_args()
     set_torch_threads(args.threads)
     device = resolve_device(args.device)
     cfg = load_config(None)
+    if args.profile:
+        with torch.profiler.profile(record_shapes=True) as profiler:
+            images_per_second(Variant(cfg.vae), args.batches, cfg.vae.batch_size, device)
+        print(
+            profiler.key_averages(group_by_input_shape=True).table(
+                sort_by="self_cpu_time_total", row_limit=12
+            )
+        )
     variants = {
         "default (broadcast, 32 channels)": Variant(cfg.vae),
         "broadcast, 16 channels": Variant(replace(cfg.vae, decoder_channels=16)),
