@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
+
+from rig.data import FrameDataset
+from rig.rundir import RunDir
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -16,6 +21,7 @@ def load_script(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the script runs
     spec.loader.exec_module(module)
     return module
 
@@ -80,3 +86,52 @@ def test_compare_seeds_refuses_runs_on_other_goals_or_without_the_step(tmp_path:
         compare.main(["--first", *map(str, a), "--second", *map(str, b), "--step", "50000"])
     with pytest.raises(SystemExit, match="no evaluation at step 75000"):
         compare.main(["--first", *map(str, a), "--second", *map(str, a), "--step", "75000"])
+
+
+@pytest.fixture(scope="module")
+def multicolour_debug_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rig.config import load_config
+    from rig.pipeline import run_pipeline
+
+    run_dir = tmp_path_factory.mktemp("runs") / "ccrig"
+    overrides = ["env.id=rig/PushMultiColor-v0", "env.eval_palette=heldout", "vae.kind=cc_vae"]
+    cfg = load_config("debug", [f"run_dir={run_dir}", "device=cpu", "torch_threads=1", *overrides])
+    run_pipeline(cfg, progress=False, report=False)
+    return run_dir
+
+
+def test_diagnose_agent_reward_parts_move_the_scene_to_the_goal_image(multicolour_debug_run: Path) -> None:
+    diagnose = load_script("diagnose_agent")
+    from rig.agent import load_run
+
+    trained = load_run(multicolour_debug_run / "agent")
+    parts = diagnose.reward_parts(trained.config, trained.representation, "heldout", 30, 10_000)
+    assert 0 < len(parts["latent_both"]) < 30  # goals whose half-way scenes would overlap are skipped
+    # The teleported goal scene is the goal image, so moving both parts removes the whole distance.
+    np.testing.assert_allclose(parts["latent_both"], 1.0, atol=1e-5)
+    np.testing.assert_allclose(parts["true_both"], 1.0)
+    # In true state each part alone leaves the other's error: hand^2 + object^2 = start^2.
+    hand_left, object_left = 1 - parts["true_hand"], 1 - parts["true_object"]
+    np.testing.assert_allclose(hand_left**2 + object_left**2, 1.0, atol=1e-9)
+
+
+def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_debug_run: Path) -> None:
+    diagnose = load_script("diagnose_agent")
+    from rig.agent import load_run
+    from rig.envs import make_env
+
+    trained = load_run(multicolour_debug_run / "agent")
+    cfg, rep = trained.config, trained.representation
+    readings = diagnose.goal_readings(cfg, rep, FrameDataset.load(RunDir(multicolour_debug_run).frames), 4, 7)
+    assert {key: value.shape for key, value in readings.items()} == dict.fromkeys(
+        ("imagined", "real", "true"), (4, 4)
+    )
+    env = make_env(cfg.env, palette="train", render=False)
+    env.reset(seed=8)
+    np.testing.assert_allclose(readings["true"][1], env.unwrapped.goal)  # the second goal is seed 7 + 1's
+    env.close()
+    rows = diagnose.reaching(cfg, trained.model, rep, "heldout", 2, 10_000)
+    assert [(row.palette, row.policy) for row in rows] == [("heldout", "agent"), ("heldout", "random")]
+    random_row = rows[1]
+    assert 0 <= random_row.touched <= 1 and random_row.object_moved >= 0
+    assert random_row.puck_distance > 0 and random_row.hand_distance > 0

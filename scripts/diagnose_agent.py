@@ -1,0 +1,230 @@
+"""Where a trained goal-reaching agent loses: reaching per palette, contact, the reward's parts, the goals.
+
+For each run it prints three tables, on the run's seeded real goals (``eval.seed`` onwards):
+- **reaching**: final puck and hand distances of the agent and of the random policy for each palette
+  (``train`` and ``heldout`` on the multi-colour envs, so a gap between them is a generalisation gap),
+  the share of episodes in which the hand touched the object, and how far the object moved;
+- **reward by part**: the latent distance to the goal image from teleported scenes. From the reset scene,
+  moving only the hand to its goal, only the object to its goal, or both (which must remove all of it),
+  removes a share of the distance. The same shares of the true state distance stand beside them: where
+  the latent share of the object is much smaller, the reward pays little for pushing;
+- **imagined goals**: where the goals the agent trains on put hand and object. A linear probe from z to
+  the true state, fitted on the run's training frames, reads each imagined goal, beside the same probe on
+  encoded real goal images and the real goals' true states.
+
+    python3 scripts/diagnose_agent.py runs/ccrig runs/rig_multicolor
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from envs.push import HAND_RADIUS, PUCK_RADIUS
+from rig.agent import load_run
+from rig.config import Config, Palette
+from rig.data import FrameDataset
+from rig.diagnostics import _fit_ridge, contexts_of, encode_dataset
+from rig.evaluate import Policy, RandomPolicy
+from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
+from rig.representation import RepresentationModule, images_to_tensor
+from rig.rundir import RunDir
+
+Array = np.ndarray
+CONTACT = HAND_RADIUS + PUCK_RADIUS + 0.005
+"""Hand-to-object centre distance (m) counted as touching, for the default puck size."""
+PARTS = ("hand", "object", "both")
+
+
+@dataclass(frozen=True)
+class Reaching:
+    """Means over one policy's real-goal episodes on one palette."""
+
+    palette: str
+    policy: str
+    puck_distance: float
+    hand_distance: float
+    touched: float
+    object_moved: float
+
+
+def episode(policy: Policy, env: LatentGoalEnv, seed: int) -> tuple[float, float, bool, float]:
+    """One real-goal episode: final puck and hand distance, whether the hand touched, object travel (m)."""
+    obs, info = env.reset(seed=seed)
+    start, closest, done = env.push.state[2:].copy(), np.inf, False
+    while not done:
+        action, _ = policy.predict(obs, deterministic=True)
+        obs, _, terminated, truncated, info = env.step(action)
+        closest = min(closest, info["touch_distance"])
+        done = terminated or truncated
+    moved = float(np.linalg.norm(env.push.state[2:] - start))
+    return info["puck_distance"], info["hand_distance"], closest < CONTACT, moved
+
+
+def reaching(
+    cfg: Config, policy: Policy, rep: RepresentationModule, palette: Palette, episodes: int, seed: int
+) -> list[Reaching]:
+    """The agent and the random policy on the same ``episodes`` seeded goals of ``palette``."""
+    env = make_latent_env(cfg.env, rep, GoalMode.EVAL, seed, palette)
+    assert isinstance(env.action_space, spaces.Box)
+    rows = []
+    try:
+        for name, actor in (("agent", policy), ("random", RandomPolicy(env.action_space, seed))):
+            outcomes = np.array([episode(actor, env, seed + index) for index in range(episodes)], dtype=float)
+            rows.append(Reaching(palette, name, *(float(value) for value in outcomes.mean(axis=0))))
+    finally:
+        env.close()
+    return rows
+
+
+def encode_scene(env: LatentGoalEnv, context: Array, hand: Array, puck: Array) -> Array:
+    """The latent of the scene with hand and object teleported to ``hand`` and ``puck``, under ``context``."""
+    env.push.set_state(hand, puck)
+    frame = env.push.render()
+    assert frame is not None
+    rep = env.representation
+    with torch.inference_mode():
+        contexts = images_to_tensor(context, env.device) if rep.context_dim else None
+        return rep.encode(images_to_tensor(frame, env.device), context=contexts)[0].cpu().numpy()
+
+
+def reward_parts(
+    cfg: Config, rep: RepresentationModule, palette: Palette, goals: int, seed: int
+) -> dict[str, Array]:
+    """Per goal, the share of the reset scene's distance to the goal removed by moving each part there.
+
+    Keys are ``latent_<part>`` and ``true_<part>`` for the parts in ``PARTS``; goals whose half-way scenes
+    would put hand and object on top of each other are skipped.
+    """
+    env = make_latent_env(cfg.env, rep, GoalMode.EVAL, seed, palette)
+    shares: dict[str, list[float]] = {f"{kind}_{part}": [] for kind in ("latent", "true") for part in PARTS}
+    overlap = HAND_RADIUS + PUCK_RADIUS + 1e-3
+    try:
+        for index in range(goals):
+            env.reset(seed=seed + index)
+            goal, start = env.push.goal.copy(), env.push.state.copy()
+            scenes = {
+                "start": start,
+                "hand": np.r_[goal[:2], start[2:]],
+                "object": np.r_[start[:2], goal[2:]],
+                "both": goal,
+            }
+            if any(np.linalg.norm(state[:2] - state[2:]) < overlap for state in scenes.values()):
+                continue
+            context = env.push.render()
+            assert context is not None
+            latent = {name: encode_scene(env, context, s[:2], s[2:]) for name, s in scenes.items()}
+            start_latent = np.linalg.norm(latent["start"] - env.latent_goal)
+            start_true = np.linalg.norm(start - goal)
+            for part in PARTS:
+                shares[f"latent_{part}"].append(
+                    1 - np.linalg.norm(latent[part] - env.latent_goal) / start_latent
+                )
+                shares[f"true_{part}"].append(1 - np.linalg.norm(scenes[part] - goal) / start_true)
+    finally:
+        env.close()
+    return {key: np.asarray(values) for key, values in shares.items()}
+
+
+def goal_readings(
+    cfg: Config, rep: RepresentationModule, frames: FrameDataset, goals: int, seed: int
+) -> dict[str, Array]:
+    """(goals, 4) states of imagined goals and of encoded real goal images as a linear probe reads them,
+    and the real goals' true states (``true``)."""
+    train = frames.split(heldout=False)
+    z = slice(0, rep.z_dim)
+    latents = encode_dataset(rep, frames.images[train], contexts_of(rep, frames, train))[:, z]
+    weights, bias = _fit_ridge(latents.astype(np.float64), frames.states[train].astype(np.float64), 1e-3)
+    env = make_latent_env(cfg.env, rep, GoalMode.TRAIN, seed, "train")
+    imagined, real, true = [], [], []
+    try:
+        for index in range(goals):
+            env.set_mode(GoalMode.TRAIN)
+            env.reset(seed=seed + index)
+            imagined.append(env.latent_goal[z].copy())
+            env.set_mode(GoalMode.EVAL)
+            env.reset(seed=seed + index)
+            real.append(env.latent_goal[z].copy())
+            true.append(env.push.goal.copy())
+    finally:
+        env.close()
+    probe = {
+        name: np.asarray(values, np.float64) @ weights + bias
+        for name, values in (("imagined", imagined), ("real", real))
+    }
+    return {**probe, "true": np.asarray(true)}
+
+
+def goal_summary(states: Array) -> str:
+    hand, puck = states[:, :2], states[:, 2:]
+    return (
+        f"{np.linalg.norm(puck, axis=1).mean():.3f} | {puck[:, 0].std():.3f} / {puck[:, 1].std():.3f} | "
+        f"{np.linalg.norm(hand - puck, axis=1).mean():.3f} | {hand[:, 0].std():.3f} / {hand[:, 1].std():.3f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--episodes", type=int, default=20, help="real-goal episodes per palette and policy")
+    parser.add_argument("--goals", type=int, default=200, help="goals for the reward-part and goal tables")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="first goal seed (default: the run's eval.seed)"
+    )
+    args = parser.parse_args(argv)
+    tables: dict[str, list[str]] = {
+        "reaching": [
+            "| run | palette | policy | final puck (m) | final hand (m) | touched | object moved (m) |",
+            "|---|---|---|---|---|---|---|",
+        ],
+        "parts": [
+            "| run | palette | goals | latent share: hand only / object only / both "
+            "| true-state share: hand only / object only |",
+            "|---|---|---|---|---|",
+        ],
+        "goals": [
+            "| run | goals | puck from start (m) | puck std x / y | hand to puck (m) | hand std x / y |",
+            "|---|---|---|---|---|---|",
+        ],
+    }
+    for run_dir in args.run_dirs:
+        run = RunDir(run_dir)
+        trained = load_run(run.agent.root)
+        cfg, rep = trained.config, trained.representation.eval()
+        seed = cfg.eval.seed if args.seed is None else args.seed
+        palettes: list[Palette] = ["train", "heldout"] if cfg.env.id != "rig/Push-v0" else ["train"]
+        for palette in palettes:
+            for row in reaching(cfg, trained.model, rep, palette, args.episodes, seed):
+                tables["reaching"].append(
+                    f"| {run_dir} | {palette} | {row.policy} | {row.puck_distance:.4f} | "
+                    f"{row.hand_distance:.4f} | {row.touched:.2f} | {row.object_moved:.4f} |"
+                )
+        if rep.input_kind != "image":
+            continue
+        for palette in palettes:
+            parts = reward_parts(cfg, rep, palette, args.goals, seed)
+            shares, count = {key: value.mean() for key, value in parts.items()}, len(parts["latent_both"])
+            tables["parts"].append(
+                f"| {run_dir} | {palette} | {count} | "
+                + " / ".join(f"{shares['latent_' + part]:.2f}" for part in PARTS)
+                + f" | {shares['true_hand']:.2f} / {shares['true_object']:.2f} |"
+            )
+        readings = goal_readings(cfg, rep, FrameDataset.load(run.frames), args.goals, seed)
+        for name, label in (
+            ("imagined", "imagined (probe)"),
+            ("real", "real images (probe)"),
+            ("true", "real (true state)"),
+        ):
+            tables["goals"].append(f"| {run_dir} | {label} | {goal_summary(readings[name])} |")
+    print("\n\n".join("\n".join(table) for table in tables.values()))
+
+
+if __name__ == "__main__":
+    main()
