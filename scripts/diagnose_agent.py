@@ -7,12 +7,16 @@ For each run it prints three tables, on the run's seeded real goals (``eval.seed
 - **reward by part**: the latent distance to the goal image from teleported scenes. From the reset scene,
   moving only the hand to its goal, only the object to its goal, or both (which must remove all of it),
   removes a share of the distance. The same shares of the true state distance stand beside them: where
-  the latent share of the object is much smaller, the reward pays little for pushing;
+  the latent share of the object is much smaller, the reward pays little for pushing. The interaction
+  column is 1 when hand and object add up in the latent as they do in the true state (see
+  ``part_interaction``);
 - **imagined goals**: where the goals the agent trains on put hand and object. A linear probe from z to
   the true state, fitted on the run's training frames, reads each imagined goal, beside the same probe on
   encoded real goal images and the real goals' true states.
 
     python3 scripts/diagnose_agent.py runs/ccrig runs/rig_multicolor
+
+A run that is only pretrained (no agent yet) gets the last two tables.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from rig.data import FrameDataset
 from rig.diagnostics import _fit_ridge, contexts_of, encode_dataset
 from rig.evaluate import Policy, RandomPolicy
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
-from rig.representation import RepresentationModule, images_to_tensor
+from rig.pretrain import fit_goal_prior
+from rig.representation import RepresentationModule, images_to_tensor, load_representation
 from rig.rundir import RunDir
+from rig.stages import stored_config
 
 Array = np.ndarray
 CONTACT = HAND_RADIUS + PUCK_RADIUS + 0.005
@@ -132,6 +138,29 @@ def reward_parts(
     return {key: np.asarray(values) for key, values in shares.items()}
 
 
+def part_interaction(parts: dict[str, Array]) -> Array:
+    """Per goal, (1 - hand share)^2 + (1 - object share)^2 of the latent distance.
+
+    It is 1 when hand and object move the latent along orthogonal directions whose lengths add up as the
+    true state's do (the true-state value is exactly 1); above 1, moving one part alone leaves more of the
+    distance than that, because the code of one part depends on where the other is.
+    """
+    return (1 - parts["latent_hand"]) ** 2 + (1 - parts["latent_object"]) ** 2
+
+
+def load(run: RunDir) -> tuple[Config, RepresentationModule, Policy | None]:
+    """The trained agent's config, representation and policy. For a run that is only pretrained: its
+    config, its pretrained representation with the goal prior fitted as training fits it, and no policy."""
+    if run.agent.checkpoint.is_file():
+        trained = load_run(run.agent.root)
+        return trained.config, trained.representation.eval(), trained.model
+    cfg = stored_config(run.root)
+    rep = load_representation(run.representation, map_location="cpu").eval()
+    if cfg.agent.goal_prior == "fitted" and rep.input_kind == "image":
+        rep.set_goal_prior(*fit_goal_prior(rep, FrameDataset.load(run.frames)))
+    return cfg, rep, None
+
+
 def goal_readings(
     cfg: Config, rep: RepresentationModule, frames: FrameDataset, goals: int, seed: int
 ) -> dict[str, Array]:
@@ -185,9 +214,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             "|---|---|---|---|---|---|---|",
         ],
         "parts": [
-            "| run | palette | goals | latent share: hand only / object only / both "
+            "| run | palette | goals | latent share: hand only / object only / both | interaction "
             "| true-state share: hand only / object only |",
-            "|---|---|---|---|---|",
+            "|---|---|---|---|---|---|",
         ],
         "goals": [
             "| run | goals | puck from start (m) | puck std x / y | hand to puck (m) | hand std x / y |",
@@ -196,12 +225,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     for run_dir in args.run_dirs:
         run = RunDir(run_dir)
-        trained = load_run(run.agent.root)
-        cfg, rep = trained.config, trained.representation.eval()
+        cfg, rep, policy = load(run)
         seed = cfg.eval.seed if args.seed is None else args.seed
         palettes: list[Palette] = ["train", "heldout"] if cfg.env.id != "rig/Push-v0" else ["train"]
-        for palette in palettes:
-            for row in reaching(cfg, trained.model, rep, palette, args.episodes, seed):
+        for palette in palettes if policy is not None else ():
+            for row in reaching(cfg, policy, rep, palette, args.episodes, seed):
                 tables["reaching"].append(
                     f"| {run_dir} | {palette} | {row.policy} | {row.puck_distance:.4f} | "
                     f"{row.hand_distance:.4f} | {row.touched:.2f} | {row.object_moved:.4f} |"
@@ -214,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             tables["parts"].append(
                 f"| {run_dir} | {palette} | {count} | "
                 + " / ".join(f"{shares['latent_' + part]:.2f}" for part in PARTS)
+                + f" | {part_interaction(parts).mean():.2f}"
                 + f" | {shares['true_hand']:.2f} / {shares['true_object']:.2f} |"
             )
         readings = goal_readings(cfg, rep, FrameDataset.load(run.frames), args.goals, seed)

@@ -113,6 +113,24 @@ def test_diagnose_agent_reward_parts_move_the_scene_to_the_goal_image(multicolou
     # In true state each part alone leaves the other's error: hand^2 + object^2 = start^2.
     hand_left, object_left = 1 - parts["true_hand"], 1 - parts["true_object"]
     np.testing.assert_allclose(hand_left**2 + object_left**2, 1.0, atol=1e-9)
+    true_parts = {"latent_hand": parts["true_hand"], "latent_object": parts["true_object"]}
+    np.testing.assert_allclose(diagnose.part_interaction(true_parts), 1.0, atol=1e-9)
+
+
+def test_diagnose_agent_loads_a_pretrained_only_run_with_the_fitted_goal_prior(
+    multicolour_debug_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from rig.agent import load_run
+
+    diagnose = load_script("diagnose_agent")
+    pretrained = tmp_path / "pretrained"
+    shutil.copytree(multicolour_debug_run, pretrained, ignore=shutil.ignore_patterns("agent"))
+    cfg, rep, policy = diagnose.load(RunDir(pretrained))
+    assert policy is None and cfg.vae.kind == "cc_vae"
+    # The agent trained with the goal prior fitted to the same frames, so the two must agree.
+    assert rep.goal_prior == load_run(multicolour_debug_run / "agent").representation.goal_prior
 
 
 def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_debug_run: Path) -> None:
