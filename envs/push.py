@@ -292,6 +292,11 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
             raise ValueError(f"goal {goal} puts hand and object on top of each other")
         return goal
 
+    @property
+    def contact_distance(self) -> float:
+        """Closest centre distance (m) at which hand and this episode's object do not overlap."""
+        return self._contact_distance()
+
     def _contact_distance(self) -> float:
         """Closest centre distance at which hand and object do not overlap."""
         footprint = self.appearance.radius * (np.sqrt(2.0) if self.appearance.shape == "box" else 1.0)

@@ -6,6 +6,7 @@ good as the latent space. The numbers here measure it against the true state on 
 - R^2 of linear probes from the latent to hand xy and to puck xy;
 - the Spearman rank correlation between latent distances and true-state distances;
 - negative ELBO, per-pixel MSE, KL per dimension and the count of active units;
+- what the latent reward pays for moving the hand and for moving the object (``rig.reward_geometry``);
 - on the multi-object env, object-focused numbers on frames with held-out colours: puck probe R^2,
   reconstruction error on the object's pixels, and whether prior samples show the context's colour.
 
@@ -27,9 +28,12 @@ import torch
 from scipy import stats
 from torch import Tensor, nn
 
+from rig.config import EnvConfig
 from rig.data import FrameDataset
 from rig.media import image_grid, save_png
+from rig.representation import RepresentationModule
 from rig.representation.base import Representation, images_to_tensor, module_device, tensor_to_images
+from rig.reward_geometry import reward_geometry_metrics
 
 TABLE_HALF_WIDTH = 0.25
 """The top-down camera sees the table square [-0.25, 0.25]^2 metres, walls included."""
@@ -642,24 +646,33 @@ def _write_heldout_colour_grids(
 
 
 def write_diagnostics(
-    rep: Representation,
+    rep: RepresentationModule,
     dataset: FrameDataset,
     out_dir: str | os.PathLike[str],
     heldout_colour_dataset: FrameDataset | None = None,
     rng_seed: int = 0,
+    env_cfg: EnvConfig | None = None,
+    goal_seed: int = 10_000,
 ) -> dict[str, Any]:
     """Write the PNG grids into ``out_dir`` and return the metrics (the caller writes metrics.json).
 
     With ``heldout_colour_dataset`` (frames of the held-out palette) the metrics gain a
-    ``heldout_colours`` entry and its grids are written too. A state representation has no images,
-    so it gets metrics only.
+    ``heldout_colours`` entry and its grids are written too. With ``env_cfg`` they gain
+    ``reward_geometry`` (``rig.reward_geometry``, on the real goals seeded from ``goal_seed``, in the
+    training palette, and in the held-out one under ``heldout_colours``). A state representation has no
+    images, so it gets metrics only.
     """
     metrics = representation_metrics(rep, dataset, rng_seed)
     if rep.input_kind != "image":
         return metrics
     out = Path(out_dir)
     _write_grids(rep, dataset, out, rng_seed)
+    if env_cfg is not None:
+        metrics["reward_geometry"] = reward_geometry_metrics(env_cfg, rep, env_cfg.palette, seed=goal_seed)
     if heldout_colour_dataset is not None:
         metrics["heldout_colours"] = heldout_colour_metrics(rep, dataset, heldout_colour_dataset, rng_seed)
+        if env_cfg is not None:
+            held = reward_geometry_metrics(env_cfg, rep, "heldout", seed=goal_seed)
+            metrics["heldout_colours"]["reward_geometry"] = held
         _write_heldout_colour_grids(rep, heldout_colour_dataset, out, rng_seed)
     return metrics

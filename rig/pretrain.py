@@ -96,7 +96,14 @@ def pretrain(
     trainer.fit(progress, on_epoch)
     model = load_representation(out_dir / "best.pt", map_location=device)
     model.eval()
-    metrics = write_diagnostics(model, dataset, out_dir, heldout_colour_dataset=heldout_colours)
+    metrics = write_diagnostics(
+        model,
+        dataset,
+        out_dir,
+        heldout_colour_dataset=heldout_colours,
+        env_cfg=cfg.env,
+        goal_seed=cfg.eval.seed,
+    )
     metrics["training"] = trainer.summary()
     io.write_json(out_dir / "metrics.json", metrics)
     return PretrainResult(model, out_dir / "best.pt", metrics)

@@ -495,11 +495,16 @@ def _vae_metrics_table(runs: Sequence[RunRecord]) -> list[str]:
     if not measured:
         return ["No run has VAE diagnostics (`pretrain/metrics.json`).", ""]
     header = ["run", "probe R² hand", "probe R² puck", "probe R² puck (z only)", "Spearman"]
-    header += ["active units", "held-out −ELBO", "KL per dim (nats)", "images/s"]
+    header += ["reward share hand / object (interaction)", "active units", "held-out −ELBO"]
+    header += ["KL per dim (nats)", "images/s"]
     rows = [_vae_metrics_row(run, run.pretrain_metrics or {}) for run in measured]
     notes = [
         "Probe R²: a linear probe from the latent to the true positions, fitted on training frames and "
         "scored on held-out frames. Spearman: rank correlation of latent with true-state distances. "
+        "Reward share: how much of the latent distance from the reset scene to a real goal image moving "
+        "only the hand, or only the object, to its goal removes, on teleported scenes; interaction is 1 "
+        "when the two add up as in the true state, and above 1 when each part's code depends on the other "
+        "(`rig/reward_geometry.py`). "
         "Active units: latent dims whose posterior mean varies across frames (variance > 0.01). "
         "Images/s: pretraining throughput.",
         "",
@@ -518,11 +523,21 @@ def _vae_metrics_row(run: RunRecord, metrics: dict[str, Any]) -> list[str]:
         _number(metrics.get("probe_r2_puck"), 3),
         _number(metrics.get("probe_r2_puck_z_only"), 3),
         _number(metrics.get("spearman"), 3),
+        _reward_shares(metrics.get("reward_geometry")),
         f"{units} / {run.config.vae.z_dim}" if isinstance(units, int) else "—",
         _number(metrics.get("neg_elbo"), 1),
         kl_text,
         _number((training or {}).get("images_per_second"), 0),
     ]
+
+
+def _reward_shares(geometry: object) -> str:
+    if not isinstance(geometry, dict):
+        return "—"
+    hand, part, interaction = (
+        geometry.get(key) for key in ("latent_hand", "latent_object", "part_interaction")
+    )
+    return f"{_number(hand, 2)} / {_number(part, 2)} ({_number(interaction, 2)})"
 
 
 HELDOUT_COLOUR_COLUMNS = (
@@ -541,10 +556,14 @@ def _heldout_colour_table(runs: Sequence[RunRecord]) -> list[str]:
         heldout = (run.pretrain_metrics or {}).get("heldout_colours")
         if isinstance(heldout, dict):
             cells = [_number(heldout.get(key), digits) for key, _, digits in HELDOUT_COLOUR_COLUMNS]
-            rows.append([f"`{run.label}`", *cells])
+            rows.append([f"`{run.label}`", *cells, _reward_shares(heldout.get("reward_geometry"))])
     if not rows:
         return []
-    header = ["run", *(title for _, title, _ in HELDOUT_COLOUR_COLUMNS)]
+    header = [
+        "run",
+        *(title for _, title, _ in HELDOUT_COLOUR_COLUMNS),
+        "reward share hand / object (interaction)",
+    ]
     intro = [
         "### Held-out object colours",
         "",

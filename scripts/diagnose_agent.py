@@ -9,7 +9,7 @@ For each run it prints three tables, on the run's seeded real goals (``eval.seed
   removes a share of the distance. The same shares of the true state distance stand beside them: where
   the latent share of the object is much smaller, the reward pays little for pushing. The interaction
   column is 1 when hand and object add up in the latent as they do in the true state (see
-  ``part_interaction``);
+  ``rig.reward_geometry``);
 - **imagined goals**: where the goals the agent trains on put hand and object. A linear probe from z to
   the true state, fitted on the run's training frames, reads each imagined goal, beside the same probe on
   encoded real goal images and the real goals' true states.
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from gymnasium import spaces
 
 from envs.push import HAND_RADIUS, PUCK_RADIUS
@@ -38,14 +37,14 @@ from rig.diagnostics import _fit_ridge, contexts_of, encode_dataset
 from rig.evaluate import Policy, RandomPolicy
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
 from rig.pretrain import fit_goal_prior
-from rig.representation import RepresentationModule, images_to_tensor, load_representation
+from rig.representation import RepresentationModule, load_representation
+from rig.reward_geometry import PARTS, part_interaction, reward_part_shares
 from rig.rundir import RunDir
 from rig.stages import stored_config
 
 Array = np.ndarray
 CONTACT = HAND_RADIUS + PUCK_RADIUS + 0.005
 """Hand-to-object centre distance (m) counted as touching, for the default puck size."""
-PARTS = ("hand", "object", "both")
 
 
 @dataclass(frozen=True)
@@ -87,65 +86,6 @@ def reaching(
     finally:
         env.close()
     return rows
-
-
-def encode_scene(env: LatentGoalEnv, context: Array, hand: Array, puck: Array) -> Array:
-    """The latent of the scene with hand and object teleported to ``hand`` and ``puck``, under ``context``."""
-    env.push.set_state(hand, puck)
-    frame = env.push.render()
-    assert frame is not None
-    rep = env.representation
-    with torch.inference_mode():
-        contexts = images_to_tensor(context, env.device) if rep.context_dim else None
-        return rep.encode(images_to_tensor(frame, env.device), context=contexts)[0].cpu().numpy()
-
-
-def reward_parts(
-    cfg: Config, rep: RepresentationModule, palette: Palette, goals: int, seed: int
-) -> dict[str, Array]:
-    """Per goal, the share of the reset scene's distance to the goal removed by moving each part there.
-
-    Keys are ``latent_<part>`` and ``true_<part>`` for the parts in ``PARTS``; goals whose half-way scenes
-    would put hand and object on top of each other are skipped.
-    """
-    env = make_latent_env(cfg.env, rep, GoalMode.EVAL, seed, palette)
-    shares: dict[str, list[float]] = {f"{kind}_{part}": [] for kind in ("latent", "true") for part in PARTS}
-    overlap = HAND_RADIUS + PUCK_RADIUS + 1e-3
-    try:
-        for index in range(goals):
-            env.reset(seed=seed + index)
-            goal, start = env.push.goal.copy(), env.push.state.copy()
-            scenes = {
-                "start": start,
-                "hand": np.r_[goal[:2], start[2:]],
-                "object": np.r_[start[:2], goal[2:]],
-                "both": goal,
-            }
-            if any(np.linalg.norm(state[:2] - state[2:]) < overlap for state in scenes.values()):
-                continue
-            context = env.push.render()
-            assert context is not None
-            latent = {name: encode_scene(env, context, s[:2], s[2:]) for name, s in scenes.items()}
-            start_latent = np.linalg.norm(latent["start"] - env.latent_goal)
-            start_true = np.linalg.norm(start - goal)
-            for part in PARTS:
-                shares[f"latent_{part}"].append(
-                    1 - np.linalg.norm(latent[part] - env.latent_goal) / start_latent
-                )
-                shares[f"true_{part}"].append(1 - np.linalg.norm(scenes[part] - goal) / start_true)
-    finally:
-        env.close()
-    return {key: np.asarray(values) for key, values in shares.items()}
-
-
-def part_interaction(parts: dict[str, Array]) -> Array:
-    """Per goal, (1 - hand share)^2 + (1 - object share)^2 of the latent distance.
-
-    It is 1 when hand and object move the latent along orthogonal directions whose lengths add up as the
-    true state's do (the true-state value is exactly 1); above 1, moving one part alone leaves more of the
-    distance than that, because the code of one part depends on where the other is.
-    """
-    return (1 - parts["latent_hand"]) ** 2 + (1 - parts["latent_object"]) ** 2
 
 
 def load(run: RunDir) -> tuple[Config, RepresentationModule, Policy | None]:
@@ -237,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if rep.input_kind != "image":
             continue
         for palette in palettes:
-            parts = reward_parts(cfg, rep, palette, args.goals, seed)
+            parts = reward_part_shares(cfg.env, rep, palette, args.goals, seed)
             shares, count = {key: value.mean() for key, value in parts.items()}, len(parts["latent_both"])
             tables["parts"].append(
                 f"| {run_dir} | {palette} | {count} | "

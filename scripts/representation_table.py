@@ -30,6 +30,7 @@ COLUMNS = (
     ("spearman", "Spearman (z)"),
     ("spearman_within_episode", "Spearman within episode"),
     ("prior_colour_match", "prior colour match"),
+    ("part_interaction", "reward part interaction"),
 )
 TARGETS = {"probe_r2_hand": 0.9, "probe_r2_puck": 0.9, "spearman": 0.8, "prior_colour_match": 0.9}
 """The CC-RIG issue's targets on rig/PushMultiColor-v0 (0.8 for the probes on rig/PushMultiObject-v0)."""
@@ -55,7 +56,12 @@ def heldout_metrics(directory: Path) -> dict[str, float] | None:
     if not path.is_file():
         return None
     heldout = json.loads(path.read_text()).get("heldout_colours")
-    return heldout if isinstance(heldout, dict) else None
+    if not isinstance(heldout, dict):
+        return None
+    geometry = heldout.pop("reward_geometry", None)  # measured by runs pretrained since it was added
+    if isinstance(geometry, dict):
+        heldout["part_interaction"] = geometry["part_interaction"]
+    return heldout
 
 
 def table(configs: list[str], seeds: list[int], out: Path) -> list[str]:
@@ -68,8 +74,9 @@ def table(configs: list[str], seeds: list[int], out: Path) -> list[str]:
             continue
         cells = []
         for key, _ in COLUMNS:
-            summary = summarize([float(m[key]) for m in measured])
-            cells.append(f"{summary.mean:.3f} ± {summary.std:.3f}")
+            values = [float(m[key]) for m in measured if key in m]
+            summary = summarize(values) if values else None
+            cells.append(f"{summary.mean:.3f} ± {summary.std:.3f}" if summary else "—")
         met = sum(all(m[key] >= bound for key, bound in TARGETS.items()) for m in measured)
         lines.append(f"| {config} | {len(measured)} | " + " | ".join(cells) + f" | {met} / {len(measured)} |")
     return lines
@@ -81,7 +88,7 @@ def per_seed(configs: list[str], seeds: list[int], out: Path) -> list[str]:
         for seed in seeds:
             metrics = heldout_metrics(run_dir(out, config, seed))
             if metrics is not None:
-                values = ", ".join(f"{key} {float(metrics[key]):.3f}" for key, _ in COLUMNS)
+                values = ", ".join(f"{key} {float(metrics[key]):.3f}" for key, _ in COLUMNS if key in metrics)
                 lines.append(f"{config} seed {seed}: {values}")
     return lines
 

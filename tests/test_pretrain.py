@@ -48,8 +48,12 @@ def test_debug_collect_and_pretrain_end_to_end(tmp_path: Path, kind: str, env_id
     for key in ("probe_r2_hand", "probe_r2_puck", "spearman", "active_units", "neg_elbo", "mse"):
         assert np.isfinite(metrics[key]), key
     assert metrics["training"]["images_per_second"] > 0
+    geometry = metrics["reward_geometry"]  # on the run's evaluation goals, in the training palette
+    assert geometry["goals"] > 0 and geometry["latent_both"] == pytest.approx(1.0, abs=1e-5)
+    assert np.isfinite(geometry["part_interaction"])
     if kind == "cc_vae":
         assert "heldout_colours" in metrics
+        assert metrics["heldout_colours"]["reward_geometry"]["latent_both"] == pytest.approx(1.0, abs=1e-5)
     rows = (out / "progress.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + cfg.vae.epochs and "heldout/loss" in rows[0]
     reloaded = load_representation(result.checkpoint)

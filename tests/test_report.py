@@ -63,6 +63,7 @@ def vae_metrics() -> dict[str, object]:
         "neg_elbo": 612.5,
         "mse": 0.0021,
         "kl_per_dim": [2.5, 1.25, 0.75, 0.0, 0.0, 0.0],
+        "reward_geometry": {"latent_hand": 0.52, "latent_object": 0.17, "part_interaction": 0.99},
         "training": {"images_per_second": 4321.0, "train_seconds": 12.0},
     }
 
@@ -139,7 +140,16 @@ def test_single_run_report_shows_every_product(tmp_path: Path) -> None:
 
     assert report == run / "report.md"
     text = report.read_text()
-    for figure in ("0.912", "0.734", "0.801", "3 / 6", "612.5", "2.50, 1.25, 0.75, 0.00, 0.00, 0.00", "4321"):
+    figures = (
+        "0.912",
+        "0.734",
+        "0.801",
+        "0.52 / 0.17 (0.99)",
+        "3 / 6",
+        "612.5",
+        "2.50, 1.25, 0.75, 0.00, 0.00, 0.00",
+    )
+    for figure in (*figures, "4321"):
         assert figure in text, figure
     rig_row = table_row(text, "RIG (beta-VAE), TD3, rig/Push-v0")
     assert "| 0.087 | 0.046 | 0.35 |" in rig_row and "| 1,000 |" in rig_row

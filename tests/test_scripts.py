@@ -100,23 +100,6 @@ def multicolour_debug_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def test_diagnose_agent_reward_parts_move_the_scene_to_the_goal_image(multicolour_debug_run: Path) -> None:
-    diagnose = load_script("diagnose_agent")
-    from rig.agent import load_run
-
-    trained = load_run(multicolour_debug_run / "agent")
-    parts = diagnose.reward_parts(trained.config, trained.representation, "heldout", 30, 10_000)
-    assert 0 < len(parts["latent_both"]) < 30  # goals whose half-way scenes would overlap are skipped
-    # The teleported goal scene is the goal image, so moving both parts removes the whole distance.
-    np.testing.assert_allclose(parts["latent_both"], 1.0, atol=1e-5)
-    np.testing.assert_allclose(parts["true_both"], 1.0)
-    # In true state each part alone leaves the other's error: hand^2 + object^2 = start^2.
-    hand_left, object_left = 1 - parts["true_hand"], 1 - parts["true_object"]
-    np.testing.assert_allclose(hand_left**2 + object_left**2, 1.0, atol=1e-9)
-    true_parts = {"latent_hand": parts["true_hand"], "latent_object": parts["true_object"]}
-    np.testing.assert_allclose(diagnose.part_interaction(true_parts), 1.0, atol=1e-9)
-
-
 def test_diagnose_agent_loads_a_pretrained_only_run_with_the_fitted_goal_prior(
     multicolour_debug_run: Path, tmp_path: Path
 ) -> None:

@@ -1,0 +1,109 @@
+"""What the latent reward pays for each part of a pushing task, measured on teleported scenes.
+
+The agent is rewarded with -||e(s) - e(g)||, so what it learns to do depends on how that distance splits
+between moving the hand and moving the object. For a real goal g and the episode's reset scene s0, four
+scenes are encoded, all under the episode's context (CC-VAE):
+
+- ``start``: s0 itself;
+- ``hand``: the hand at its goal, the object where it started;
+- ``object``: the object at its goal, the hand where it started;
+- ``both``: hand and object at the goal, which is the goal image, so its distance is 0.
+
+The share of a part is 1 - d(scene) / d(start): how much of the distance moving only that part removes.
+The same shares of the true state distance say what they should be. For a code in which hand and object
+move the latent along orthogonal directions, as they move the true state, (1 - hand share)^2 +
+(1 - object share)^2 is 1 (``part_interaction``). Above 1, moving one part alone leaves more of the
+distance than that: each part's code depends on where the other is, and the reward pays for a part only
+once the other is in place.
+
+The default VAE on ``rig/Push-v0`` scores about 1.0, and its agent learns; the multi-colour VAEs scored
+1.2 to 1.3 and their agents did not (README, CC-RIG).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from rig.config import EnvConfig, Palette
+from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
+from rig.representation import RepresentationModule, images_to_tensor
+
+Array = np.ndarray
+PARTS = ("hand", "object", "both")
+MARGIN = 1e-3
+"""Scenes with hand and object closer than the contact distance plus this (m) are skipped."""
+
+
+def encode_scene(env: LatentGoalEnv, context: Array, hand: Array, puck: Array) -> Array:
+    """The latent of the scene with hand and object teleported to ``hand`` and ``puck``, under ``context``."""
+    env.push.set_state(hand, puck)
+    frame = env.push.render()
+    if frame is None:
+        raise ValueError("measuring reward geometry needs an env that renders")
+    rep = env.representation
+    with torch.inference_mode():
+        contexts = images_to_tensor(context, env.device) if rep.context_dim else None
+        latent = rep.encode(images_to_tensor(frame, env.device), context=contexts)
+    return latent[0].cpu().numpy()
+
+
+def reward_part_shares(
+    env_cfg: EnvConfig, rep: RepresentationModule, palette: Palette, goals: int, seed: int
+) -> dict[str, Array]:
+    """Per goal (episodes seeded ``seed`` onwards), the share of the distance removed by each part.
+
+    Keys are ``latent_<part>`` and ``true_<part>`` for the parts in ``PARTS``. Goals whose scenes would
+    put hand and object on top of each other are skipped, so the arrays can be shorter than ``goals``.
+    """
+    if rep.input_kind != "image":
+        raise ValueError("reward geometry is measured on image representations")
+    env = make_latent_env(env_cfg, rep, GoalMode.EVAL, seed, palette)
+    shares: dict[str, list[float]] = {f"{kind}_{part}": [] for kind in ("latent", "true") for part in PARTS}
+    try:
+        for index in range(goals):
+            env.reset(seed=seed + index)
+            goal, start = env.push.goal.copy(), env.push.state.copy()
+            scenes = {
+                "start": start,
+                "hand": np.r_[goal[:2], start[2:]],
+                "object": np.r_[start[:2], goal[2:]],
+                "both": goal,
+            }
+            overlap = env.push.contact_distance + MARGIN
+            if any(np.linalg.norm(state[:2] - state[2:]) < overlap for state in scenes.values()):
+                continue
+            context = env.push.render()
+            assert context is not None
+            latent = {
+                name: encode_scene(env, context, state[:2], state[2:]) for name, state in scenes.items()
+            }
+            latent_start = np.linalg.norm(latent["start"] - env.latent_goal)
+            true_start = np.linalg.norm(start - goal)
+            for part in PARTS:
+                latent_left = np.linalg.norm(latent[part] - env.latent_goal) / latent_start
+                shares[f"latent_{part}"].append(float(1 - latent_left))
+                shares[f"true_{part}"].append(float(1 - np.linalg.norm(scenes[part] - goal) / true_start))
+    finally:
+        env.close()
+    return {key: np.asarray(values, dtype=np.float64) for key, values in shares.items()}
+
+
+def part_interaction(shares: dict[str, Array]) -> Array:
+    """Per goal, (1 - hand share)^2 + (1 - object share)^2 of the latent distance; 1 for additive parts."""
+    return (1 - shares["latent_hand"]) ** 2 + (1 - shares["latent_object"]) ** 2
+
+
+def reward_geometry_metrics(
+    env_cfg: EnvConfig, rep: RepresentationModule, palette: Palette, goals: int = 100, seed: int = 10_000
+) -> dict[str, Any]:
+    """Means over goals of the shares and of ``part_interaction``, JSON-ready."""
+    shares = reward_part_shares(env_cfg, rep, palette, goals, seed)
+    if not len(shares["latent_both"]):
+        raise ValueError(f"none of the {goals} goals from seed {seed} could be measured")
+    metrics: dict[str, Any] = {key: float(values.mean()) for key, values in shares.items()}
+    metrics["part_interaction"] = float(part_interaction(shares).mean())
+    metrics["goals"] = len(shares["latent_both"])
+    return metrics
