@@ -178,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             continue
         for palette in palettes:
             parts = reward_part_shares(cfg.env, rep, palette, args.goals, seed)
+            if not len(parts["latent_both"]):
+                tables["parts"].append(f"| {run_dir} | {palette} | 0 | — | — | — |")
+                continue
             shares, count = {key: value.mean() for key, value in parts.items()}, len(parts["latent_both"])
             tables["parts"].append(
                 f"| {run_dir} | {palette} | {count} | "
