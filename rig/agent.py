@@ -50,8 +50,21 @@ from rig.device import resolve_device
 from rig.errors import CorruptFileError, MissingFileError, UserError
 from rig.evaluate import EvalPoint, read_eval_curve, run_goal_episodes, write_eval_curve
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
+from rig.online import (
+    PROBE_FRAMES,
+    FrameReplayBuffer,
+    OnlineRepresentationCallback,
+    OnlineVAE,
+    probe_frames,
+)
 from rig.relabel import ImaginedGoalReplayBuffer
-from rig.representation import RepresentationModule, load_representation, read_checkpoint, save_representation
+from rig.representation import (
+    BetaVAE,
+    RepresentationModule,
+    load_representation,
+    read_checkpoint,
+    save_representation,
+)
 from rig.rundir import AgentDir
 from rig.td3 import LeanTD3, optimizer_kwargs
 
@@ -80,6 +93,7 @@ def make_training_env(cfg: Config, representation: RepresentationModule) -> VecE
             seed=cfg.seed,
             reward=cfg.agent.reward,
             sparse_threshold=cfg.agent.sparse_threshold,
+            frames_in_info=cfg.online.enabled,
         )
         return Monitor(env)
 
@@ -93,6 +107,14 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     Adam where the device has it, all settings from config."""
     agent = cfg.agent
     device = get_device(device)  # resolves SB3's "auto" as SB3 will
+    buffer_kwargs: dict[str, Any] = {
+        "rollout_goal_fraction": agent.rollout_goal_fraction,
+        "prior_goal_fraction": agent.prior_goal_fraction,
+        "future_goal_fraction": agent.future_goal_fraction,
+        "seed": cfg.seed,
+    }
+    if cfg.online.enabled:
+        buffer_kwargs["image_size"] = cfg.env.image_size
     common: dict[str, Any] = {
         "policy": "MultiInputPolicy",
         "env": env,
@@ -104,13 +126,8 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
         "gamma": agent.gamma,
         "train_freq": 1,
         "gradient_steps": agent.gradient_steps,
-        "replay_buffer_class": ImaginedGoalReplayBuffer,
-        "replay_buffer_kwargs": {
-            "rollout_goal_fraction": agent.rollout_goal_fraction,
-            "prior_goal_fraction": agent.prior_goal_fraction,
-            "future_goal_fraction": agent.future_goal_fraction,
-            "seed": cfg.seed,
-        },
+        "replay_buffer_class": FrameReplayBuffer if cfg.online.enabled else ImaginedGoalReplayBuffer,
+        "replay_buffer_kwargs": buffer_kwargs,
         "policy_kwargs": {"net_arch": list(agent.net_arch), "optimizer_kwargs": optimizer_kwargs(device)},
         "seed": cfg.seed,
         "device": device,
@@ -139,6 +156,15 @@ class CheckpointRecord:
     replay_buffer_path: Path
     representation_path: Path
     config: Config
+    online_state_path: Path | None = None
+    """online runs: the online VAE's state at this checkpoint (``rig.online.OnlineVAE``)"""
+    online_representation_path: Path | None = None
+    """online runs: the representation as trained online up to this checkpoint"""
+
+    @property
+    def trained_representation_path(self) -> Path:
+        """The representation the checkpointed agent acts on: trained online up to now, or the frozen one."""
+        return self.online_representation_path or self.representation_path
 
 
 def read_checkpoint_record(agent_dir: str | os.PathLike[str]) -> CheckpointRecord:
@@ -147,19 +173,28 @@ def read_checkpoint_record(agent_dir: str | os.PathLike[str]) -> CheckpointRecor
         raise MissingFileError(f"{run.root} holds no trained agent: {run.checkpoint} is missing")
     try:
         stored = json.loads(run.checkpoint.read_text())
+        online = {
+            f"{key}_path": run.root / stored[key]
+            for key in ("online_state", "online_representation")
+            if stored.get(key) is not None
+        }
         return CheckpointRecord(
             steps=int(stored["steps"]),
             agent_path=run.root / stored["agent"],
             replay_buffer_path=run.root / stored["replay_buffer"],
             representation_path=run.root / stored["representation"],
             config=from_dict(stored["config"]),
+            **online,
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CorruptFileError(f"{run.checkpoint} cannot be read ({error})") from error
 
 
-def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: AgentDir) -> CheckpointRecord:
-    """Write agent and replay buffer under new names, then point ``checkpoint.json`` at them.
+def save_checkpoint(
+    model: OffPolicyAlgorithm, cfg: Config, run: AgentDir, online: OnlineVAE | None = None
+) -> CheckpointRecord:
+    """Write agent and replay buffer (and an online VAE's state) under new names, then point
+    ``checkpoint.json`` at them.
 
     Until the pointer is replaced (atomically) the previous pair stays the valid checkpoint, so an
     interruption at any moment leaves a consistent agent + buffer to resume from.
@@ -169,16 +204,25 @@ def save_checkpoint(model: OffPolicyAlgorithm, cfg: Config, run: AgentDir) -> Ch
     buffer_path = run.replay_buffer_checkpoint(steps)
     io.write_with(agent_path, model.save)
     io.write_with(buffer_path, model.save_replay_buffer)
-    record = {
+    written = [agent_path, buffer_path]
+    record: dict[str, Any] = {
         "steps": steps,
         "agent": str(agent_path.relative_to(run.root)),
         "replay_buffer": str(buffer_path.relative_to(run.root)),
         "representation": str(run.representation.relative_to(run.root)),
         "config": to_dict(cfg),
     }
+    if online is not None:
+        state_path = run.online_state_checkpoint(steps)
+        representation_path = run.online_representation_checkpoint(steps)
+        online.save(state_path)
+        save_representation(representation_path, online.vae)
+        written += [state_path, representation_path]
+        record["online_state"] = str(state_path.relative_to(run.root))
+        record["online_representation"] = str(representation_path.relative_to(run.root))
     io.write_json(run.checkpoint, record)
     for stale in run.checkpoints.iterdir():
-        if stale not in (agent_path, buffer_path):
+        if stale not in written:
             stale.unlink()
     return read_checkpoint_record(run.root)
 
@@ -202,7 +246,7 @@ class TrainedRun:
 def load_run(agent_dir: str | os.PathLike[str], device: torch.device | str = "cpu") -> TrainedRun:
     """The latest agent (policy only, no replay buffer) and the representation it was trained with."""
     record = read_checkpoint_record(agent_dir)
-    representation = load_representation(record.representation_path, map_location=device)
+    representation = load_representation(record.trained_representation_path, map_location=device)
     # Acting needs no replay buffer; a one-transition plain buffer spares SB3 from wanting the training env.
     policy_only = {"replay_buffer_class": DictReplayBuffer, "replay_buffer_kwargs": {}, "buffer_size": 1}
     algo = ALGORITHMS[record.config.agent.algo]
@@ -298,9 +342,16 @@ class PeriodicEvaluation(BaseCallback):
     that ``train`` returns.
     """
 
-    def __init__(self, cfg: Config, run: AgentDir, eval_env: LatentGoalEnv, curve: list[EvalPoint]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        run: AgentDir,
+        eval_env: LatentGoalEnv,
+        curve: list[EvalPoint],
+        online: OnlineVAE | None = None,
+    ) -> None:
         super().__init__()
-        self.cfg, self.run, self.eval_env, self.curve = cfg, run, eval_env, curve
+        self.cfg, self.run, self.eval_env, self.curve, self.online = cfg, run, eval_env, curve, online
         self.next_step = 0
 
     def _on_training_start(self) -> None:
@@ -325,7 +376,7 @@ class PeriodicEvaluation(BaseCallback):
             return
         self._evaluate()
         assert isinstance(self.model, OffPolicyAlgorithm)
-        save_checkpoint(self.model, self.cfg, self.run)
+        save_checkpoint(self.model, self.cfg, self.run, self.online)
         every = self.cfg.eval.every
         self.next_step = (self.num_timesteps // every + 1) * every
 
@@ -374,14 +425,17 @@ def train(
     representation = representation.to(device)
     env = make_training_env(cfg, representation)
     model, resumed = _start_or_resume(cfg, representation, env, run, device)
+    online = _online_trainer(cfg, representation, run, device, resumed)
     curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
     curve = curve if resumed else []
     model.set_logger(make_logger(run.logs, resume_from=model.num_timesteps if resumed else None))
     eval_env = make_latent_env(
         cfg.env, representation, GoalMode.EVAL, seed=cfg.eval.seed, palette=cfg.env.eval_palette
     )
-    periodic = PeriodicEvaluation(cfg, run, eval_env, curve)
+    periodic = PeriodicEvaluation(cfg, run, eval_env, curve, online)
     all_callbacks: list[BaseCallback] = [periodic, *callbacks]
+    if online is not None:  # before the evaluation, so a checkpoint at the same step holds the update
+        all_callbacks.insert(0, OnlineRepresentationCallback(online))
     if progress:
         all_callbacks.insert(0, ProgressBar(cfg.agent.total_steps))
     try:
@@ -419,6 +473,26 @@ def _start_or_resume(
     return restore_agent(record, env, device), True
 
 
+def _online_trainer(
+    cfg: Config, representation: RepresentationModule, run: AgentDir, device: torch.device, resumed: bool
+) -> OnlineVAE | None:
+    """The online VAE trainer of an online run, restored from the checkpoint when resuming."""
+    if not cfg.online.enabled:
+        return None
+    if not isinstance(representation, BetaVAE):
+        raise UserError(
+            f"online.enabled needs a beta-VAE representation, got {type(representation).__name__}"
+        )
+    probe = probe_frames(cfg.env, PROBE_FRAMES, seed=cfg.eval.seed + 1)
+    trainer = OnlineVAE(cfg, representation, device, probe)
+    if resumed:
+        record = read_checkpoint_record(run.root)
+        if record.online_state_path is None:
+            raise ResumeMismatchError(f"{run.root} holds a checkpoint without the online VAE's state")
+        trainer.load(record.online_state_path)
+    return trainer
+
+
 def check_resumable(stored: Config, current: Config, run_dir: Path) -> None:
     """Resuming must not change what is being trained: seed, env and agent settings (bar total_steps)."""
     before, after = training_settings(stored), training_settings(current)
@@ -447,5 +521,5 @@ def training_settings(cfg: Config) -> dict[str, Any]:
     return {
         key: value
         for key, value in flat_settings(cfg).items()
-        if (key == "seed" or key.startswith(("env.", "agent."))) and key not in RESUMABLE_KEYS
+        if (key == "seed" or key.startswith(("env.", "agent.", "online."))) and key not in RESUMABLE_KEYS
     }

@@ -66,11 +66,12 @@ def make_latent_env(
     record: bool = False,
     reward: RewardKind = "latent_distance",
     sparse_threshold: float = 1.0,
+    frames_in_info: bool = False,
 ) -> LatentGoalEnv:
     """A ``LatentGoalEnv`` on a fresh env; with a state representation it renders only if ``record``."""
     render = record or representation.input_kind == "image"
     env = make_env(env_cfg, palette=palette, render=render)
-    return LatentGoalEnv(env, representation, mode, reward, sparse_threshold, seed)
+    return LatentGoalEnv(env, representation, mode, reward, sparse_threshold, seed, frames_in_info)
 
 
 class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
@@ -84,6 +85,9 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         reward: ``latent_distance`` or ``sparse``.
         sparse_threshold: latent distance under which the sparse reward counts the goal as reached.
         seed: seeds the prior samples; ``reset(seed=...)`` reseeds them along with the env.
+        frames_in_info: put the frames behind the latents in each step's ``info`` (for online
+            representation learning, ``rig.online.FrameReplayBuffer``): ``frame`` and ``state`` (the true
+            achieved state) after every step, and ``start_frame`` and ``goal_frame`` at an episode's first.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         reward: RewardKind = "latent_distance",
         sparse_threshold: float = 1.0,
         seed: int | None = None,
+        frames_in_info: bool = False,
     ) -> None:
         super().__init__(env)
         if reward not in REWARDS:
@@ -120,6 +125,11 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self._decoded_goal: Array | None = None
         self._context_images: torch.Tensor | None = None
         self._context_latent: torch.Tensor | None = None
+        self.frames_in_info = frames_in_info
+        if frames_in_info and not self.renders:
+            raise ValueError("frames_in_info needs an env made with render_mode='rgb_array'")
+        self._start_frame: Array | None = None
+        self._goal_pool: tuple[Array, Array] | None = None
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -133,6 +143,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self._start_episode_context(frame)
         latent = self._latent_of(frame, state_obs)
         self.latent_goal = self._real_goal(state_obs) if self.mode is GoalMode.EVAL else self._imagined_goal()
+        self._start_frame = frame
         return self._latent_obs(latent), info
 
     def step(self, action: Array) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -141,6 +152,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         obs = self._latent_obs(latent)
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
         info = {**info, "latent_distance": float(np.linalg.norm(latent - self.latent_goal))}
+        if self.frames_in_info:
+            info.update(self._frame_info(state_obs))
         return obs, reward, terminated, truncated, info
 
     def render(self) -> Array | None:
@@ -168,6 +181,21 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
                 len(latents), context=context, generator=self._relabel_generator
             )
         return goals.cpu().numpy().astype(np.float32)
+
+    def set_goal_pool(self, latents: Array, frames: Array) -> None:
+        """Draw training goals uniformly from these latents (with their frames as the goal images) from the
+        next reset on, instead of from the prior: Skew-Fit's exploration goals (``rig.online``)."""
+        latents, frames = np.asarray(latents, dtype=np.float32), np.asarray(frames)
+        if (
+            latents.ndim != 2
+            or latents.shape[1] != self.representation.latent_dim
+            or len(latents) != len(frames)
+        ):
+            raise ValueError(
+                f"a goal pool needs (N, {self.representation.latent_dim}) latents and N frames, "
+                f"got {latents.shape} and {frames.shape}"
+            )
+        self._goal_pool = (latents, frames)
 
     def set_mode(self, mode: GoalMode | str) -> None:
         """Switch the goal source; it takes effect at the next reset."""
@@ -237,7 +265,30 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             latent = self.representation.encode(states)
         return latent[0].cpu().numpy().astype(np.float32)
 
+    def _frame_info(self, state_obs: Obs) -> dict[str, Any]:
+        assert self.last_frame is not None
+        info: dict[str, Any] = {"frame": self.last_frame, "state": state_obs["achieved_goal"].copy()}
+        if self._start_frame is not None:  # the episode's first step
+            info["start_frame"], info["goal_frame"] = self._start_frame, self._training_goal_frame()
+            self._start_frame = None
+        return info
+
+    def _training_goal_frame(self) -> Array:
+        """This episode's goal image: a pool goal's frame, the decoded imagined goal, or the real one."""
+        if self.mode is GoalMode.EVAL:
+            return self.goal_frame
+        if self._goal_frame is None:
+            decoded = self.decoded_goal
+            assert decoded is not None, "frames_in_info needs an image representation"
+            self._goal_frame = decoded
+        return self._goal_frame
+
     def _imagined_goal(self) -> Array:
+        if self._goal_pool is not None:
+            latents, frames = self._goal_pool
+            index = int(torch.randint(len(latents), (1,), device=self.device, generator=self._goal_generator))
+            self._goal_frame = frames[index]
+            return latents[index].copy()
         with torch.inference_mode():
             goal = self.representation.sample_prior(
                 1, context=self._context_latent, generator=self._goal_generator

@@ -119,7 +119,9 @@ def stage_settings(cfg: Config) -> dict[str, dict[str, Any]]:
     else:
         settings["collect"] = select("seed", "env.id", "env.image_size", "env.palette", "data.")
         settings["pretrain"] = {**settings["collect"], **select("vae.")}
-    training = select("seed", "env.", "agent.", "eval.every", "eval.episodes", without=RESUMABLE_KEYS)
+    training = select(
+        "seed", "env.", "agent.", "online.", "eval.every", "eval.episodes", without=RESUMABLE_KEYS
+    )
     settings["train"] = {**settings["pretrain"], **training}
     settings["evaluate"] = {**settings["train"], **select("agent.total_steps", "env.eval_palette", "eval.")}
     settings["baselines"] = {**settings["pretrain"], **select("env.", "eval.")}

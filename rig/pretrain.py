@@ -94,6 +94,8 @@ def pretrain(
     model = make_representation(cfg.vae, cfg.env.image_size).to(device)
     trainer = _Trainer(cfg, model, dataset, out_dir, device)
     trainer.fit(progress, on_epoch)
+    if cfg.vae.epochs == 0:  # an online run's VAE starts untrained (online.enabled; checked by validate)
+        save_representation(out_dir / "best.pt", model, {"epoch": -1})
     model = load_representation(out_dir / "best.pt", map_location=device)
     model.eval()
     metrics = write_diagnostics(

@@ -13,6 +13,7 @@ display or global backend is involved.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -35,6 +36,13 @@ from rig.rundir import STAGE_NAMES, RunDir
 
 REPORT_NAME = "report.md"
 CURVES_NAME = "learning_curves.png"
+ONLINE_NAME = "online_representation.png"
+ONLINE_PANELS = (
+    ("online/goal_coverage_entropy", "goal coverage entropy (nats)", "higher: goals spread wider"),
+    ("online/probe_hand_r2", "hand probe R^2", "higher is better"),
+    ("online/probe_puck_r2", "puck probe R^2", "higher is better"),
+)
+"""Columns of an online run's ``progress.csv`` plotted against env steps (``rig.online``)."""
 ASSETS_DIR = "report_files"
 """Copies of the images a report shows that do not lie under its own directory."""
 MAX_GIFS = 3
@@ -148,6 +156,7 @@ def build_report(
         *_timing_section(runs),
         *_representation_section(runs, groups, target),
         *_curves_section(runs, groups, target),
+        *_online_section(groups, target),
         *_rollouts_section(groups, target),
         *final_section(runs, groups),
     ]
@@ -287,6 +296,9 @@ def _missing_agent(run: RunRecord) -> list[str]:
 
 def method_label(config: Config) -> str:
     representation = REPRESENTATION_NAMES.get(config.vae.kind, config.vae.kind)
+    if config.online.enabled:
+        alpha = config.online.skew_alpha
+        representation = f"Skew-Fit (alpha {alpha:g})" if alpha < 0 else "online RIG (alpha 0)"
     return f"{representation}, {config.agent.algo.upper()}, {config.env.id}"
 
 
@@ -602,6 +614,74 @@ def _curves_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup], ou
     if any(run.random_baseline for run in runs):
         caption += " Dashed: the random policy on the same goals."
     return [*lines, f"![learning curves]({quote(CURVES_NAME)})", "", caption, ""]
+
+
+def online_progress(run: RunRecord) -> dict[str, list[tuple[float, float]]]:
+    """(env step, value) pairs of each ``ONLINE_PANELS`` column in the run's ``agent/logs/progress.csv``."""
+    path = RunDir(run.path).agent.progress
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    if not run.config.online.enabled or not path.is_file():
+        return series
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key, _, _ in ONLINE_PANELS:
+                value = _float_or_none(row.get(key))
+                step = _float_or_none(row.get("step"))
+                if value is not None and step is not None:
+                    series[key].append((step, value))
+    return series
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and np.isfinite(value) else None
+
+
+def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
+    online = [(group, [online_progress(run) for run in group.runs]) for group in groups]
+    online = [(group, series) for group, series in online if any(series)]
+    if not online:
+        return []
+    figure = Figure(figsize=(15, 4.2), layout="constrained")
+    axes = figure.subplots(1, len(ONLINE_PANELS))
+    for index, (group, per_run) in enumerate(online):
+        for ax, (key, ylabel, hint) in zip(axes, ONLINE_PANELS, strict=True):
+            by_step: dict[float, list[float]] = defaultdict(list)
+            for series in per_run:
+                for step, value in series.get(key, []):
+                    by_step[step].append(value)
+            if by_step:
+                steps = sorted(by_step)
+                ax.plot(
+                    steps,
+                    [np.mean(by_step[step]) for step in steps],
+                    color=f"C{index % 10}",
+                    marker="o",
+                    markersize=3,
+                    label=f"{group.label} ({len(per_run)} seeds)",
+                )
+            ax.set_xlabel("env steps")
+            ax.set_title(f"{ylabel} ({hint})", fontsize=11)
+    axes[0].legend(fontsize=8)
+    with atomic_path(out_dir / ONLINE_NAME) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    caption = (
+        "Online representation learning, measured after every VAE update (mean over seeds): the entropy of "
+        "the exploration goals' true puck positions on a 10 x 10 grid over the puck-goal box (its maximum "
+        "is log 100 = 4.6), and linear probes of hand and puck position on 400 teleported frames that only "
+        "measure the VAE."
+    )
+    return [
+        "## Online representation",
+        "",
+        f"![online representation]({quote(ONLINE_NAME)})",
+        "",
+        caption,
+        "",
+    ]
 
 
 def random_baselines(runs: Sequence[RunRecord]) -> dict[str, list[dict[str, Any]]]:

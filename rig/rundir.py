@@ -55,6 +55,14 @@ class AgentDir:
     def replay_buffer_checkpoint(self, steps: int) -> Path:
         return self.checkpoints / f"replay_buffer_{steps:09d}.pkl"
 
+    def online_state_checkpoint(self, steps: int) -> Path:
+        """online runs: the VAE's optimiser, schedule, random streams and goal pool (``rig.online``)"""
+        return self.checkpoints / f"online_vae_{steps:09d}.pt"
+
+    def online_representation_checkpoint(self, steps: int) -> Path:
+        """online runs: the representation as trained up to ``steps``, loadable with load_representation"""
+        return self.checkpoints / f"representation_{steps:09d}.pt"
+
     @property
     def representation(self) -> Path:
         """the representation the agent was trained with (with its fitted goal prior)"""

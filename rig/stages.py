@@ -76,7 +76,9 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
     """
     record_config(cfg)
     representation = load_stage_representation(cfg)
-    if cfg.agent.goal_prior == "fitted" and representation.input_kind == "image":
+    # An online run fits its goals to its own replay instead (rig.online), never to the collected frames.
+    fitted = cfg.agent.goal_prior == "fitted" and not cfg.online.enabled
+    if fitted and representation.input_kind == "image":
         dataset = FrameDataset.load(dataset_paths(cfg)["frames"])
         representation.set_goal_prior(*fit_goal_prior(representation, dataset))
     return train(cfg, representation, RunDir(cfg.run_dir).agent.root, progress=progress)

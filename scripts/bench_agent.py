@@ -11,6 +11,11 @@ Sides (``--sides FIRST,SECOND`` prints FIRST / SECOND; the default is ``rig,befo
 - ``oracle``: ``rig`` on the true state; goals are drawn from the goal boxes, nothing is rendered.
 - ``ccrig``: ``configs/ccrig.yaml``'s CC-VAE on rig/PushMultiColor-v0, which adds the context encoding
   of each episode's first frame.
+- ``skewfit``: ``configs/skewfit.yaml``: ``rig`` plus the online VAE (``rig.online``): frames kept in the
+  replay buffer, and every ``online.update_every`` env steps a VAE update (scoring, training batches,
+  re-encoding every stored frame, refitting the goals). Time at least ``online.update_every`` steps
+  (``--steps 4000`` holds two updates) for its amortised cost. The buffer holds only the bench's few
+  thousand frames, so the re-encoding, which grows with the buffer, costs less than late in a real run.
 
 Config overrides after the options apply to every side, or to one side with its name and a colon:
 ``agent.net_arch=[256,256]`` measures both loops with smaller networks, ``rig:agent.net_arch=[256,256]``
@@ -34,7 +39,9 @@ import time
 
 import numpy as np
 
-SIDES = ("rig", "before", "oracle", "ccrig")
+SIDES = ("rig", "before", "oracle", "ccrig", "skewfit")
+CONFIGS = {"ccrig": "ccrig", "skewfit": "skewfit"}
+"""the config file of each side that does not use the default"""
 WARMUP_UPDATES = 100
 """gradient steps taken before timing, so that lazy initialisation stays out of the measurement"""
 
@@ -44,10 +51,13 @@ def measure(
 ) -> float:
     """Training-loop env steps per second of one side, after the random-action phase and a warm-up."""
     import torch
+    from stable_baselines3.common.callbacks import BaseCallback
 
     from rig.agent import make_agent, make_training_env
     from rig.config import VAEConfig, load_config
+    from rig.online import OnlineRepresentationCallback, OnlineVAE
     from rig.pretrain import make_representation
+    from rig.representation import BetaVAE
 
     torch.set_num_threads(threads)
     if side == "before":
@@ -59,13 +69,18 @@ def measure(
         target, _, key = key.rpartition(":")
         if target in ("", side):
             settings.append(key + equals + value)
-    cfg = load_config("ccrig" if side == "ccrig" else None, settings)
+    cfg = load_config(CONFIGS.get(side), settings)
     vae_cfg = VAEConfig(kind="state") if side == "oracle" else cfg.vae
     representation = make_representation(vae_cfg, cfg.env.image_size).to(device)
     model = make_agent(cfg, make_training_env(cfg, representation), device)
-    model.learn(cfg.agent.learning_starts + WARMUP_UPDATES)
+    callbacks: list[BaseCallback] = []
+    if cfg.online.enabled:
+        assert isinstance(representation, BetaVAE)
+        callbacks.append(OnlineRepresentationCallback(OnlineVAE(cfg, representation, torch.device(device))))
+    # The first VAE update (online.first_batches) falls in this untimed warm-up.
+    model.learn(cfg.agent.learning_starts + WARMUP_UPDATES, callback=callbacks)
     start = time.perf_counter()
-    model.learn(steps, reset_num_timesteps=False)
+    model.learn(steps, reset_num_timesteps=False, callback=callbacks)
     return steps / (time.perf_counter() - start)
 
 

@@ -1,5 +1,7 @@
-"""Reproduce the README's method comparisons: RIG and the oracle on rig/Push-v0, and CC-RIG, RIG with a
-same-size beta-VAE and the oracle on the multi-colour and multi-object pushers (held-out colours).
+"""Reproduce the README's method comparisons: RIG and the oracle on rig/Push-v0; CC-RIG, RIG with a
+same-size beta-VAE and the oracle on the multi-colour and multi-object pushers (held-out colours); and
+the Skew-Fit table at 100K env steps (RIG on teleport and on random-only frames, online RIG, Skew-Fit,
+the oracle).
 
 Each method is one ``rig sweep`` over the seeds (Ray Tune, one trial per CPU core), written under
 ``--out``; finished stages are cached, so running the script again only redoes what is missing. Then it
@@ -10,6 +12,8 @@ Welch's t-test on the per-seed final puck distances, with a 95% confidence inter
 
     python scripts/reproduce_results.py                           # every method, 5 seeds
     python scripts/reproduce_results.py --only ccrig,rig_multicolor,oracle_multicolor
+    python scripts/reproduce_results.py --seeds 0,1,2 \
+        --only rig_100k,rig_random_data,rig_online,skewfit,oracle_100k
     python scripts/reproduce_results.py --no-run                  # tabulate sweeps that already ran
 
 With ``--no-run``, trials that have no ``eval.json`` yet are listed as missing instead of being run.
@@ -30,23 +34,34 @@ from rig.rundir import RunDir
 from rig.stats import welch_compare
 from rig.sweep import SWEEP_FILE
 
-METHODS = {
-    # name (its sweep directory under --out): config in configs/
-    "rig": "default",
-    "oracle": "oracle",
-    "ccrig": "ccrig",
-    "rig_multicolor": "rig_multicolor",
-    "oracle_multicolor": "oracle_multicolor",
-    "ccrig_multiobject": "ccrig_multiobject",
-    "rig_multiobject": "rig_multiobject",
-    "oracle_multiobject": "oracle_multiobject",
+HUNDRED_K = ("agent.total_steps=100000",)
+METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # name (its sweep directory under --out): config in configs/, overrides
+    "rig": ("default", ()),
+    "oracle": ("oracle", ()),
+    "ccrig": ("ccrig", ()),
+    "rig_multicolor": ("rig_multicolor", ()),
+    "oracle_multicolor": ("oracle_multicolor", ()),
+    "ccrig_multiobject": ("ccrig_multiobject", ()),
+    "rig_multiobject": ("rig_multiobject", ()),
+    "oracle_multiobject": ("oracle_multiobject", ()),
+    "rig_100k": ("default", HUNDRED_K),
+    "rig_random_data": ("rig_random_data", ()),
+    "rig_online": ("rig_online", ()),
+    "skewfit": ("skewfit", ()),
+    "oracle_100k": ("oracle", HUNDRED_K),
 }
-COMPARISONS = (("ccrig", "rig_multicolor"), ("ccrig_multiobject", "rig_multiobject"))
+COMPARISONS = (
+    ("ccrig", "rig_multicolor"),
+    ("ccrig_multiobject", "rig_multiobject"),
+    ("skewfit", "rig_100k"),
+    ("skewfit", "rig_random_data"),
+)
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
 
 
-def run_sweep(config: str, seeds: str, out: Path) -> None:
-    command = [sys.executable, "-m", "rig", "sweep", config, "--seeds", seeds, "--out", str(out)]
+def run_sweep(config: str, overrides: tuple[str, ...], seeds: str, out: Path) -> None:
+    command = [sys.executable, "-m", "rig", "sweep", config, *overrides, "--seeds", seeds, "--out", str(out)]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
 
@@ -105,7 +120,7 @@ def main() -> None:
 
     if not args.no_run:
         for name in chosen:
-            run_sweep(METHODS[name], args.seeds, args.out / name)
+            run_sweep(*METHODS[name], args.seeds, args.out / name)
 
     run_dirs: list[Path] = []
     finals: dict[str, list[float]] = {}
@@ -125,7 +140,7 @@ def main() -> None:
         print("  " + line)
     pairs = [(first, second) for first, second in COMPARISONS if first in chosen and second in chosen]
     if pairs:
-        print("CC-RIG against RIG (negative: CC-RIG ends closer to the goal):")
+        print("method against method (negative: the first ends closer to the goal):")
         for first, second in pairs:
             print("  " + compare(first, second, finals))
     print(f"\ncombined report: {build_report(run_dirs, args.out / 'report')}")
