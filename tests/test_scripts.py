@@ -136,3 +136,29 @@ def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_d
     random_row = rows[1]
     assert 0 <= random_row.touched <= 1 and random_row.object_moved >= 0
     assert random_row.puck_distance > 0 and random_row.hand_distance > 0
+
+
+def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoints(
+    multicolour_debug_run: Path, tmp_path: Path
+) -> None:
+    from rig.report import read_run
+
+    archive = load_script("archive_runs")
+    unfinished = multicolour_debug_run.parent / "unfinished"
+    (unfinished / "config.yaml").parent.mkdir()
+    (unfinished / "config.yaml").write_text((multicolour_debug_run / "config.yaml").read_text())
+    archived = archive.archive(
+        [multicolour_debug_run, unfinished], tmp_path / "kept", multicolour_debug_run.parent
+    )
+    assert archived == [tmp_path / "kept" / "ccrig"]  # the run without eval.json is not archived
+    kept = sorted(
+        path.relative_to(archived[0]).as_posix() for path in archived[0].rglob("*") if path.is_file()
+    )
+    assert "eval.json" in kept and "agent/eval_curve.csv" in kept and "baselines/random.json" in kept
+    assert not any(name.startswith(("data/", "agent/checkpoints/")) or name.endswith(".pt") for name in kept)
+    original, copy = read_run(multicolour_debug_run), read_run(archived[0])
+    assert copy.final == original.final and copy.random_baseline == original.random_baseline
+    assert copy.curve == original.curve and copy.checkpoint_steps == original.checkpoint_steps
+    assert not copy.problems
+    with pytest.raises(SystemExit, match="does not lie under"):
+        archive.archive([multicolour_debug_run], tmp_path / "kept", tmp_path)

@@ -1,0 +1,72 @@
+"""Copy the records of finished runs, without their frames and checkpoints, into a directory that can be
+kept (the README's tables are archived this way under ``docs/results``).
+
+A run's record is what the report reads: the resolved config, the stage record, the final evaluation, the
+random baseline, the learning curve, the checkpoint pointer, the pretraining metrics and SB3's
+``progress.csv``; a few hundred kilobytes instead of the run's frames, weights and replay buffer. Each run
+keeps its path below ``--root`` (``runs``), so ``reproduce_results.py --no-run --out`` tabulates the
+archive as it tabulates the runs:
+
+    python scripts/archive_runs.py runs/ccrig/seed* --out docs/results   # -> docs/results/ccrig/seed*
+    python scripts/reproduce_results.py --no-run --out docs/results --only ccrig,rig_multicolor
+
+Only finished runs (with ``eval.json``) are copied; files already in the archive are replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from rig.rundir import RunDir
+
+
+def record_files(run: RunDir) -> list[Path]:
+    """The files of a run's record that exist, as paths inside the run directory."""
+    candidates = [
+        run.config,
+        run.stages,
+        run.eval,
+        run.random_baseline,
+        run.pretrain_metrics,
+        run.agent.checkpoint,
+        run.agent.eval_curve,
+        run.agent.progress,
+    ]
+    return [path for path in candidates if path.is_file()]
+
+
+def archive(run_dirs: list[Path], out: Path, root: Path) -> list[Path]:
+    """Copy each finished run's record to ``out`` / its path below ``root``; returns the archived runs."""
+    finished = [path for path in run_dirs if RunDir(path).is_run() and RunDir(path).eval.is_file()]
+    archived = []
+    for path in finished:
+        try:
+            relative = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            raise SystemExit(f"archive_runs.py: {path} does not lie under --root {root}") from None
+        target = out / relative
+        for source in record_files(RunDir(path)):
+            destination = target / source.relative_to(path)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+        archived.append(target)
+    return archived
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories")
+    parser.add_argument("--out", type=Path, required=True, help="the archive directory")
+    parser.add_argument("--root", type=Path, default=Path("runs"), help="runs keep their path below it")
+    args = parser.parse_args()
+    archived = archive(args.runs, args.out, args.root)
+    skipped = len(args.runs) - len(archived)
+    note = f"; {skipped} not finished (no eval.json), skipped" if skipped else ""
+    print(f"archived {len(archived)} run(s) under {args.out}{note}")
+
+
+if __name__ == "__main__":
+    main()
