@@ -39,7 +39,7 @@ Palette = Literal["train", "heldout"]
 """object colour palettes of the multi-object env (``envs.appearance.PALETTES``)"""
 RepresentationKind = Literal["beta_vae", "cc_vae", "state"]
 Likelihood = Literal["gaussian", "bernoulli"]
-DecoderKind = Literal["deconv", "broadcast"]
+DecoderKind = Literal["deconv", "broadcast", "slots"]
 Algo = Literal["td3", "sac"]
 RewardKind = Literal["latent_distance", "sparse"]
 GoalPrior = Literal["fitted", "standard"]
@@ -86,7 +86,8 @@ class VAEConfig:
     likelihood: Likelihood = "bernoulli"
     """gaussian (summed squared error) or bernoulli (summed binary cross-entropy)"""
     decoder: DecoderKind = "broadcast"
-    """deconv (mirror of the reference encoder) or broadcast (spatial broadcast decoder)"""
+    """deconv (mirror of the reference encoder), broadcast (spatial broadcast decoder), or slots (hand and
+    object drawn from separate halves of z by two broadcast decoders, composited by masks; z_dim even)"""
     decoder_channels: int = 32
     """hidden channels of the broadcast decoder. 16 trains at 2.2x the images/s of 32 on a 2-core CPU, but
     learns the hand about twice as late in epochs and missed it on one seed of five within 50 epochs
@@ -363,7 +364,11 @@ def _vae_checks(vae: VAEConfig) -> Checks:
         (_positive(vae.lr), "vae.lr must be finite and > 0"),
         (
             not (vae.kind == "cc_vae" and vae.context_film and vae.decoder == "deconv"),
-            "vae.context_film needs vae.decoder=broadcast (or set vae.context_film=false)",
+            "vae.context_film needs vae.decoder=broadcast or slots (or set vae.context_film=false)",
+        ),
+        (
+            vae.decoder != "slots" or vae.z_dim % 2 == 0,
+            "vae.decoder=slots splits z in two halves (hand, object): vae.z_dim must be even",
         ),
     ]
 

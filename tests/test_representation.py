@@ -525,3 +525,37 @@ def test_cc_vae_film_is_kept_in_checkpoints_and_needs_the_broadcast_decoder(tmp_
     assert torch.equal(reloaded.decode(latent), model.decode(latent))
     with pytest.raises(ValueError, match="broadcast"):
         CCVAE(decoder="deconv", context_film=True)
+
+
+def test_slot_decoder_composites_two_halves_of_z_over_a_background() -> None:
+    from rig.representation.nets import SlotDecoder
+
+    torch.manual_seed(0)
+    decoder = SlotDecoder(z_dim=6, image_size=16, channels=4, film_dim=2)
+    latent = torch.randn(5, 8)
+    logits = decoder(latent)
+    assert logits.shape == (5, 3, 16, 16) and torch.isfinite(logits).all()
+    # With both slots' masks pushed to -inf the image is the background layer, decoded from c alone.
+    with torch.no_grad():
+        for part in decoder.parts:
+            part.net[-1].bias[3] = -1e4
+    assert decoder.background is not None
+    background = torch.sigmoid(decoder.background(latent[:, 6:])[:, :3])
+    torch.testing.assert_close(torch.sigmoid(decoder(latent)), background, atol=1e-5, rtol=0)
+    # Each slot sees only its half of z: with its mask dominant, the other half changes nothing.
+    with torch.no_grad():
+        decoder.parts[0].net[-1].bias[3] = 1e4
+    other_half_moved = latent.clone()
+    other_half_moved[:, 3:6] += 5.0
+    torch.testing.assert_close(decoder(other_half_moved), decoder(latent), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="even"):
+        SlotDecoder(z_dim=5, image_size=16)
+
+
+def test_slot_decoder_serves_both_vaes() -> None:
+    beta = BetaVAE(z_dim=4, decoder="slots", decoder_channels=4)
+    assert beta.decode(torch.zeros(2, 4)).shape == (2, 3, 48, 48)
+    cc = CCVAE(z_dim=4, context_dim=2, decoder="slots", decoder_channels=4, context_film=True)
+    images = torch.rand(3, 3, 48, 48)
+    loss, metrics = cc.loss(images, images)
+    assert torch.isfinite(loss) and metrics["recon"] > 0

@@ -193,7 +193,9 @@ class BroadcastDecoder(nn.Module):
 
     coords: Tensor
 
-    def __init__(self, in_dim: int, image_size: int, channels: int = 32, film_dim: int = 0) -> None:
+    def __init__(
+        self, in_dim: int, image_size: int, channels: int = 32, film_dim: int = 0, out_channels: int = 3
+    ) -> None:
         super().__init__()
         if image_size % 4:
             raise ValueError(f"the broadcast decoder needs image_size divisible by 4, got {image_size}")
@@ -211,7 +213,7 @@ class BroadcastDecoder(nn.Module):
             nn.ReLU(),
             nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
             nn.ReLU(),
-            nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1),
+            nn.ConvTranspose2d(channels, out_channels, 4, stride=2, padding=1),
         )
         self.hidden_layers = 3
         """the convs before each ReLU; FiLM modulates their outputs"""
@@ -241,10 +243,58 @@ class BroadcastDecoder(nn.Module):
         return [(parameters[:, i, 0], parameters[:, i, 1]) for i in range(self.hidden_layers)]
 
 
+class SlotDecoder(nn.Module):
+    """Hand and object from separate halves of z: (B, z_dim [+ film_dim]) -> (B, 3, S, S) logits.
+
+    Each half of z (with the context c, when there is one) drives its own spatial broadcast decoder, which
+    paints RGB and a mask logit; a background layer (decoded from c for the CC-VAE, a learned image
+    otherwise) paints the rest. The layers are composited with a softmax over their masks, and the
+    composite's probabilities are returned as logits, so the likelihoods stay as they are. A broadcast
+    decoder draws one blob whose position is near-linear in its input, so the encoder is pushed to code
+    hand and object in different halves of z, and moving one part leaves the other's half alone.
+    """
+
+    slots = 2
+
+    def __init__(self, z_dim: int, image_size: int, channels: int = 32, film_dim: int = 0) -> None:
+        super().__init__()
+        if z_dim % self.slots:
+            raise ValueError(f"the slot decoder splits z in {self.slots}; z_dim must be even, got {z_dim}")
+        self.z_dim, self.film_dim, self.image_size = z_dim, film_dim, image_size
+        part = z_dim // self.slots
+        self.parts = nn.ModuleList(
+            BroadcastDecoder(part + film_dim, image_size, channels, film_dim, out_channels=4)
+            for _ in range(self.slots)
+        )
+        self.background: nn.Module | None = None
+        self.background_image: nn.Parameter | None = None
+        if film_dim:
+            self.background = BroadcastDecoder(film_dim, image_size, channels, film_dim, out_channels=4)
+        else:
+            self.background_image = nn.Parameter(torch.zeros(1, 4, image_size, image_size))
+
+    def forward(self, latent: Tensor) -> Tensor:
+        z, context = latent[:, : self.z_dim], latent[:, self.z_dim :]
+        layers = [
+            decoder(torch.cat([half, context], dim=1))
+            for decoder, half in zip(self.parts, z.chunk(self.slots, dim=1), strict=True)
+        ]
+        if self.background is not None:
+            layers.append(self.background(context))
+        else:
+            assert self.background_image is not None
+            layers.append(self.background_image.expand(latent.shape[0], -1, -1, -1))
+        stacked = torch.stack(layers, dim=1)  # (B, layers, 4, S, S)
+        weights = torch.softmax(stacked[:, :, 3:], dim=1)
+        probability = (weights * torch.sigmoid(stacked[:, :, :3])).sum(dim=1)
+        return torch.logit(probability.clamp(1e-6, 1 - 1e-6))
+
+
 def make_decoder(
     kind: str, in_dim: int, image_size: int, hidden_dim: int, film_dim: int = 0, channels: int = 32
 ) -> nn.Module:
-    """``deconv`` mirrors the reference encoder; ``broadcast`` is the spatial broadcast decoder.
+    """``deconv`` mirrors the reference encoder; ``broadcast`` is the spatial broadcast decoder; ``slots``
+    draws hand and object from separate halves of z (``SlotDecoder``; ``in_dim`` is z_dim + film_dim).
 
     ``film_dim``: the last entries of the latent that modulate the broadcast decoder's channels (FiLM).
     ``channels``: the broadcast decoder's hidden channels (the deconv decoder mirrors the encoder's).
@@ -255,4 +305,6 @@ def make_decoder(
         return ConvDecoder(in_dim, image_size, hidden_dim)
     if kind == "broadcast":
         return BroadcastDecoder(in_dim, image_size, channels=channels, film_dim=film_dim)
-    raise ValueError(f"decoder must be 'deconv' or 'broadcast', got {kind!r}")
+    if kind == "slots":
+        return SlotDecoder(in_dim - film_dim, image_size, channels=channels, film_dim=film_dim)
+    raise ValueError(f"decoder must be 'deconv', 'broadcast' or 'slots', got {kind!r}")
