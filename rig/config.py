@@ -173,13 +173,16 @@ class OnlineConfig:
     """stored frames drawn uniformly and scored at each VAE update; training batches and goals are then
     drawn from them with the skew weights (scoring 1,024 frames with 10 draws costs about as much as 150
     VAE gradient steps of 64 frames on a 2-core CPU)"""
-    skew_cap: float = 20.0
+    skew_cap: float = 5.0
     """no frame's weight exceeds this many times the uniform weight (p(x)^-1 over per-image likelihoods that
-    differ by tens of nats would put all the weight on one frame)"""
+    differ by tens of nats would put all the weight on one frame). The share of effective samples is at
+    least 1 / skew_cap; at 20 it sat at that floor, 0.05 of the pool (README, Skew-Fit)"""
     update_every: int = 2_000
     """env steps between VAE updates; the first comes at agent.learning_starts"""
-    first_batches: int = 1_000
-    """VAE gradient steps at the first update (the VAE starts untrained)"""
+    first_batches: int = 3_000
+    """VAE gradient steps at the first update (the VAE starts untrained; pretraining draws the hand after
+    2,000 to 5,000 steps; with 1,000 here, one probe run's hand probe stayed near 0 through 30,000 env
+    steps, README, Skew-Fit)"""
     batches: int = 200
     """VAE gradient steps at every later update"""
     goal_pool: int = 1_000
