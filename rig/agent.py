@@ -435,7 +435,7 @@ def train(
     periodic = PeriodicEvaluation(cfg, run, eval_env, curve, online)
     all_callbacks: list[BaseCallback] = [periodic, *callbacks]
     if online is not None:  # before the evaluation, so a checkpoint at the same step holds the update
-        all_callbacks.insert(0, OnlineRepresentationCallback(online))
+        all_callbacks.insert(0, OnlineRepresentationCallback(online, run))
     if progress:
         all_callbacks.insert(0, ProgressBar(cfg.agent.total_steps))
     try:

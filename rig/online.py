@@ -32,11 +32,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from envs.push import PUCK_GOAL_BOX
 from rig import io
 from rig.config import Config, EnvConfig
-from rig.diagnostics import linear_probe_r2
+from rig.diagnostics import linear_probe_r2, reconstruction_grid
 from rig.envs import make_env, push_env
 from rig.errors import CorruptFileError, UserError
+from rig.media import image_grid, save_png
 from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import BetaVAE, images_to_tensor
+from rig.rundir import AgentDir
 from rig.skew import coverage_entropy, effective_sample_size, log_likelihood, skew_weights
 
 ENCODE_BATCH = 1024
@@ -342,6 +344,14 @@ class OnlineVAE:
         std = np.sqrt((weights[:, None] * np.square(latents - mean)).sum(axis=0))
         self.vae.set_goal_prior(mean.tolist(), np.maximum(std, 1e-6).tolist())
 
+    def write_grids(self, agent_dir: AgentDir) -> None:
+        """Probe frames above their reconstructions, and the goal pool's first frames, as PNGs."""
+        if self.probe is not None:
+            grid = reconstruction_grid(self.vae, self.probe[0], n=16, ncols=8)
+            save_png(agent_dir.online_reconstructions, grid, scale=2)
+        if self.goal_pool is not None:
+            save_png(agent_dir.online_goal_pool, image_grid(self.goal_pool.frames[:32], 8), scale=2)
+
     # ----------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
         """Everything that resuming needs, as tensors, arrays and plain values."""
@@ -394,12 +404,17 @@ class OnlineRepresentationCallback(BaseCallback):
     step holds the updated VAE and the refreshed buffer.
     """
 
-    def __init__(self, trainer: OnlineVAE) -> None:
+    def __init__(self, trainer: OnlineVAE, agent_dir: AgentDir | None = None) -> None:
         super().__init__()
         self.trainer = trainer
+        self.agent_dir = agent_dir
 
     def _on_training_start(self) -> None:
         self._send_goal_pool()
+
+    def _on_training_end(self) -> None:
+        if self.agent_dir is not None:
+            self.trainer.write_grids(self.agent_dir)
 
     def _on_step(self) -> bool:
         return True

@@ -674,7 +674,7 @@ def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
         "is log 100 = 4.6), and linear probes of hand and puck position on 400 teleported frames that only "
         "measure the VAE."
     )
-    return [
+    lines = [
         "## Online representation",
         "",
         f"![online representation]({quote(ONLINE_NAME)})",
@@ -682,6 +682,21 @@ def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
         caption,
         "",
     ]
+    for group, _ in online:
+        run = group.runs[0]
+        agent = RunDir(run.path).agent
+        for path, what in (
+            (agent.online_reconstructions, "probe frames above the online VAE's reconstructions at the end"),
+            (agent.online_goal_pool, "frames of the last exploration goal pool"),
+        ):
+            if path.is_file():
+                lines += [
+                    f"![{what}]({_link(out_dir, path, run)})",
+                    "",
+                    f"{group.label}, {run.label}: {what}.",
+                    "",
+                ]
+    return lines
 
 
 def random_baselines(runs: Sequence[RunRecord]) -> dict[str, list[dict[str, Any]]]:

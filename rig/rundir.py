@@ -55,6 +55,16 @@ class AgentDir:
     def replay_buffer_checkpoint(self, steps: int) -> Path:
         return self.checkpoints / f"replay_buffer_{steps:09d}.pkl"
 
+    @property
+    def online_reconstructions(self) -> Path:
+        """online runs: probe frames above the online VAE's reconstructions, at the end of training"""
+        return self.root / "online_reconstructions.png"
+
+    @property
+    def online_goal_pool(self) -> Path:
+        """online runs: the last exploration goal pool's first frames"""
+        return self.root / "online_goal_pool.png"
+
     def online_state_checkpoint(self, steps: int) -> Path:
         """online runs: the VAE's optimiser, schedule, random streams and goal pool (``rig.online``)"""
         return self.checkpoints / f"online_vae_{steps:09d}.pt"

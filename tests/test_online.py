@@ -253,3 +253,5 @@ def test_skewfit_debug_config_runs_end_to_end(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert "## Online representation" in report and (tmp_path / "online_representation.png").is_file()
     assert "Skew-Fit (alpha -1)" in report
+    assert (tmp_path / "agent" / "online_reconstructions.png").is_file()
+    assert "online VAE's reconstructions" in report and "exploration goal pool" in report
