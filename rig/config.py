@@ -471,8 +471,19 @@ def _fractions_ok(agent: AgentConfig) -> bool:
 
 
 def flat_settings(config: Config) -> dict[str, Any]:
-    """Every setting under its dotted key, e.g. ``{"agent.algo": "td3", ...}``."""
-    return flatten(to_dict(config))
+    """Every setting that shapes the run under its dotted key, e.g. ``{"agent.algo": "td3", ...}``.
+
+    The ``online.*`` settings count only when ``online.enabled`` is set: otherwise nothing reads them, and
+    a change of their defaults must not make finished runs look as if their settings changed.
+    """
+    flat = flatten(to_dict(config))
+    if not config.online.enabled:
+        flat = {
+            key: value
+            for key, value in flat.items()
+            if not key.startswith("online.") or key == "online.enabled"
+        }
+    return flat
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

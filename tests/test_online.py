@@ -255,3 +255,15 @@ def test_skewfit_debug_config_runs_end_to_end(tmp_path: Path) -> None:
     assert "Skew-Fit (alpha -1)" in report
     assert (tmp_path / "agent" / "online_reconstructions.png").is_file()
     assert "online VAE's reconstructions" in report and "exploration goal pool" in report
+
+
+def test_online_settings_do_not_touch_the_keys_of_runs_that_do_not_use_them() -> None:
+    from rig.pipeline import stage_keys
+
+    plain, changed = load_config("debug"), load_config("debug", ["online.skew_cap=2.0", "online.batches=7"])
+    assert stage_keys(plain) == stage_keys(changed)
+    online = load_config("debug_skewfit")
+    assert (
+        stage_keys(online)["train"]
+        != stage_keys(load_config("debug_skewfit", ["online.skew_cap=2.0"]))["train"]
+    )
