@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecEnv
 
 from envs.push import PUCK_GOAL_BOX
 from rig import io
@@ -67,31 +65,8 @@ class FrameReplayBuffer(ImaginedGoalReplayBuffer):
         Everything else is passed to ``ImaginedGoalReplayBuffer``.
     """
 
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Space[Any],
-        env: VecEnv,
-        device: torch.device | str = "auto",
-        n_envs: int = 1,
-        optimize_memory_usage: bool = False,
-        handle_timeout_termination: bool = True,
-        image_size: int = 48,
-        state_dim: int = 4,
-        **goal_kwargs: Any,
-    ) -> None:
-        super().__init__(
-            buffer_size,
-            observation_space,
-            action_space,
-            env,
-            device=device,
-            n_envs=n_envs,
-            optimize_memory_usage=optimize_memory_usage,
-            handle_timeout_termination=handle_timeout_termination,
-            **goal_kwargs,
-        )
+    def __init__(self, *args: Any, image_size: int = 48, state_dim: int = 4, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.next_frames = np.zeros((self.buffer_size, self.n_envs, image_size, image_size, 3), np.uint8)
         self.next_states = np.zeros((self.buffer_size, self.n_envs, state_dim), np.float32)
         # Keyed by (position, env) of the episode's first transition; an entry goes when that slot is reused.

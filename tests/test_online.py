@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from test_agent import StopAt
 
 from rig.agent import load_run, read_checkpoint_record, train
 from rig.config import ConfigError, load_config
@@ -138,15 +139,6 @@ def test_env_puts_frames_in_info_and_draws_goals_from_a_pool() -> None:
 def assert_same_latents(actual: np.ndarray, expected: np.ndarray) -> None:
     """Equal up to float32 rounding: the encoder's sums round differently with the batch size."""
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5)
-
-
-class StopAt(BaseCallback):
-    def __init__(self, steps: int) -> None:
-        super().__init__()
-        self.steps = steps
-
-    def _on_step(self) -> bool:
-        return self.num_timesteps < self.steps
 
 
 def test_an_update_leaves_every_stored_latent_equal_to_a_fresh_encode(tmp_path: Path) -> None:
