@@ -196,6 +196,24 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
         puck = self.data.qpos[self._ids.puck_qpos : self._ids.puck_qpos + 2]
         return np.concatenate([hand, puck])
 
+    def get_snapshot(self) -> dict[str, Any]:
+        """Everything the rest of this episode depends on: physics, goal, appearance and random state.
+
+        ``restore_snapshot`` of it in any ``PushEnv`` of the same settings continues bit-identically.
+        """
+        return {
+            "physics": self._save_physics(),
+            "goal": self.goal.copy(),
+            "appearance": self.appearance,
+            "np_random": self.np_random.bit_generator.state,
+        }
+
+    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self._apply_appearance(snapshot["appearance"])
+        self._restore_physics(snapshot["physics"])
+        self.goal = np.array(snapshot["goal"], dtype=np.float64)
+        self.np_random.bit_generator.state = snapshot["np_random"]
+
     def sample_goal(self) -> Array:
         """A goal drawn uniformly from the goal boxes, with hand and object not overlapping."""
         puck_goal = PUCK_GOAL_BOX.sample(self.np_random)

@@ -9,12 +9,15 @@ The agent directory (``rig.rundir.AgentDir``, ``agent/`` of a run) holds:
 
 - ``checkpoint.json``: the latest checkpoint's step, files and the config that trained it;
 - ``checkpoints/agent_<step>.zip`` (SB3) and ``checkpoints/replay_buffer_<step>.pkl`` (SB3, latents only);
+- ``checkpoints/training_state_<step>.pt``: the random generators and the training env mid-episode
+  (``rig.snapshot``), so that a resumed run continues exactly as the uninterrupted one would have;
 - ``representation.pt``: the representation the agent was trained with;
 - ``eval_curve.csv``: real-goal metrics against env steps;
 - ``logs/``: ``progress.csv`` (SB3's metrics, rewritten atomically at each dump) and TensorBoard events.
 
 Training again in the same directory resumes from the latest checkpoint, replay buffer included; a larger
-``agent.total_steps`` extends a finished run.
+``agent.total_steps`` extends a finished run. On the same device and machine the continuation is
+bit-identical to a run that was never interrupted.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from rig.representation import (
     save_representation,
 )
 from rig.rundir import AgentDir
+from rig.snapshot import capture, restore_envs, restore_generators
 from rig.td3 import LeanTD3, optimizer_kwargs
 
 ALGORITHMS: dict[Algo, type[OffPolicyAlgorithm]] = {"td3": LeanTD3, "sac": SAC}
@@ -160,6 +164,8 @@ class CheckpointRecord:
     """online runs: the online VAE's state at this checkpoint (``rig.online.OnlineVAE``)"""
     online_representation_path: Path | None = None
     """online runs: the representation as trained online up to this checkpoint"""
+    training_state_path: Path | None = None
+    """the random generators and the training env mid-episode (``rig.snapshot``)"""
 
     @property
     def trained_representation_path(self) -> Path:
@@ -175,7 +181,7 @@ def read_checkpoint_record(agent_dir: str | os.PathLike[str]) -> CheckpointRecor
         stored = json.loads(run.checkpoint.read_text())
         online = {
             f"{key}_path": run.root / stored[key]
-            for key in ("online_state", "online_representation")
+            for key in ("online_state", "online_representation", "training_state")
             if stored.get(key) is not None
         }
         return CheckpointRecord(
@@ -204,11 +210,15 @@ def save_checkpoint(
     buffer_path = run.replay_buffer_checkpoint(steps)
     io.write_with(agent_path, model.save)
     io.write_with(buffer_path, model.save_replay_buffer)
-    written = [agent_path, buffer_path]
+    state_path = run.training_state_checkpoint(steps)
+    training_state = capture(model.get_env())  # type: ignore[arg-type]
+    io.write_with(state_path, lambda handle: torch.save(training_state, handle))
+    written = [agent_path, buffer_path, state_path]
     record: dict[str, Any] = {
         "steps": steps,
         "agent": str(agent_path.relative_to(run.root)),
         "replay_buffer": str(buffer_path.relative_to(run.root)),
+        "training_state": str(state_path.relative_to(run.root)),
         "representation": str(run.representation.relative_to(run.root)),
         "config": to_dict(cfg),
     }
@@ -227,12 +237,40 @@ def save_checkpoint(
     return read_checkpoint_record(run.root)
 
 
-def restore_agent(record: CheckpointRecord, env: VecEnv, device: torch.device | str) -> OffPolicyAlgorithm:
-    """The checkpointed agent on ``env``, with its replay buffer (its unfinished last episode is closed)."""
+def restore_agent(
+    record: CheckpointRecord, env: VecEnv, device: torch.device | str
+) -> tuple[OffPolicyAlgorithm, dict[str, Any] | None]:
+    """The checkpointed agent on ``env``, with its replay buffer, and the checkpoint's training state.
+
+    With a training state (``rig.snapshot``) ``env`` is put back mid-episode and the agent carries on from
+    its last observation; the caller restores the random generators from the returned state just before
+    training. A checkpoint without one (written before rig kept it) resumes with a fresh episode, its
+    buffer's unfinished last episode closed.
+    """
+    algo = ALGORITHMS[record.config.agent.algo]
+    state_path = record.training_state_path
+    state = None if state_path is None else _read_training_state(state_path)
     with _reading(record.agent_path, record.replay_buffer_path):
-        model = ALGORITHMS[record.config.agent.algo].load(record.agent_path, env=env, device=device)
-        model.load_replay_buffer(record.replay_buffer_path)
-    return model
+        model = algo.load(record.agent_path, env=env, device=device, force_reset=state is None)
+        model.load_replay_buffer(record.replay_buffer_path, truncate_last_traj=state is None)
+    if state is not None:
+        try:
+            restore_envs(env, state)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CorruptFileError(f"{state_path} does not fit this run's training env ({error})") from error
+    return model, state
+
+
+def _read_training_state(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise MissingFileError(f"checkpoint file {path} is missing")
+    try:
+        state = torch.load(path, weights_only=False)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
+        raise CorruptFileError(f"checkpoint {path} cannot be read ({error!r})") from error
+    if not isinstance(state, dict) or not {"generators", "envs"} <= state.keys():
+        raise CorruptFileError(f"checkpoint {path} is not a training state")
+    return state
 
 
 @dataclass
@@ -424,7 +462,7 @@ def train(
     device = resolve_device(cfg.device) if device is None else torch.device(device)
     representation = representation.to(device)
     env = make_training_env(cfg, representation)
-    model, resumed = _start_or_resume(cfg, representation, env, run, device)
+    model, resumed, training_state = _start_or_resume(cfg, representation, env, run, device)
     online = _online_trainer(cfg, representation, run, device, resumed)
     curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
     curve = curve if resumed else []
@@ -438,6 +476,8 @@ def train(
         all_callbacks.insert(0, OnlineRepresentationCallback(online, run))
     if progress:
         all_callbacks.insert(0, ProgressBar(cfg.agent.total_steps))
+    if training_state is not None:  # last: building the callbacks and envs above may draw from them
+        restore_generators(training_state)
     try:
         remaining = cfg.agent.total_steps - model.num_timesteps
         if remaining > 0:
@@ -457,11 +497,12 @@ def train(
 
 def _start_or_resume(
     cfg: Config, representation: RepresentationModule, env: VecEnv, run: AgentDir, device: torch.device
-) -> tuple[OffPolicyAlgorithm, bool]:
+) -> tuple[OffPolicyAlgorithm, bool, dict[str, Any] | None]:
+    """A new agent, or the checkpointed one with its training state; and whether it resumes."""
     if not run.checkpoint.is_file():
         run.root.mkdir(parents=True, exist_ok=True)
         save_representation(run.representation, representation)
-        return make_agent(cfg, env, device), False
+        return make_agent(cfg, env, device), False, None
     record = read_checkpoint_record(run.root)
     check_resumable(record.config, cfg, run.root)
     if record.steps > cfg.agent.total_steps:
@@ -470,7 +511,8 @@ def _start_or_resume(
             f"{cfg.agent.total_steps}; ask for at least {record.steps} steps, or use another run_dir"
         )
     check_same_representation(record.representation_path, representation)
-    return restore_agent(record, env, device), True
+    model, training_state = restore_agent(record, env, device)
+    return model, True, training_state
 
 
 def _online_trainer(

@@ -201,6 +201,65 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         """Switch the goal source; it takes effect at the next reset."""
         self.mode = GoalMode(mode)
 
+    # ---------------------------------------------------------------------- snapshots
+    def get_snapshot(self) -> dict[str, Any]:
+        """This env's full state mid-episode, for a checkpoint that continues bit-identically.
+
+        It holds the inner ``PushEnv``'s snapshot, the episode counters of gymnasium's wrappers, this
+        wrapper's goal and context, its generators, and the goal pool. ``restore_snapshot`` puts it into
+        an env made with the same settings and representation.
+        """
+        wrappers = {
+            type(layer).__name__: {name: getattr(layer, name) for name in fields}
+            for layer, fields in self._stateful_wrappers()
+        }
+        return {
+            "push": self.push.get_snapshot(),
+            "wrappers": wrappers,
+            "mode": self.mode.value,
+            "latent_goal": self.latent_goal.copy(),
+            "last_frame": self.last_frame,
+            "goal_frame": self._goal_frame,
+            "decoded_goal": self._decoded_goal,
+            "start_frame": self._start_frame,
+            "context_images": None if self._context_images is None else self._context_images.cpu(),
+            "context_latent": None if self._context_latent is None else self._context_latent.cpu(),
+            "goal_pool": self._goal_pool,
+            "goal_generator": self._goal_generator.get_state(),
+            "relabel_generator": self._relabel_generator.get_state(),
+        }
+
+    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+        wrappers = snapshot["wrappers"]
+        for layer, fields in self._stateful_wrappers():
+            stored = wrappers.get(type(layer).__name__)
+            if stored is None or set(stored) != set(fields):
+                raise ValueError(f"the snapshot does not fit this env's {type(layer).__name__} wrapper")
+            for name, value in stored.items():
+                setattr(layer, name, value)
+        self.push.restore_snapshot(snapshot["push"])
+        self.mode = GoalMode(snapshot["mode"])
+        self.latent_goal = np.array(snapshot["latent_goal"], dtype=np.float32)
+        self.last_frame, self._goal_frame = snapshot["last_frame"], snapshot["goal_frame"]
+        self._decoded_goal, self._start_frame = snapshot["decoded_goal"], snapshot["start_frame"]
+        context_images, context_latent = snapshot["context_images"], snapshot["context_latent"]
+        self._context_images = None if context_images is None else context_images.to(self.device)
+        self._context_latent = None if context_latent is None else context_latent.to(self.device)
+        self._goal_pool = snapshot["goal_pool"]
+        self._goal_generator.set_state(snapshot["goal_generator"])
+        self._relabel_generator.set_state(snapshot["relabel_generator"])
+
+    def _stateful_wrappers(self) -> list[tuple[gym.Wrapper[Any, Any, Any, Any], tuple[str, ...]]]:
+        """The gymnasium wrappers between this env and the ``PushEnv`` that keep state across steps."""
+        found = []
+        layer = self.env
+        while isinstance(layer, gym.Wrapper):
+            fields = _WRAPPER_STATE.get(type(layer), ())
+            if fields:
+                found.append((layer, fields))
+            layer = layer.env
+        return found
+
     # ------------------------------------------------------------- for evaluation GIFs
     @property
     def goal_frame(self) -> Array:
@@ -306,6 +365,21 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             "achieved_goal": latent.copy(),
             "desired_goal": self.latent_goal.copy(),
         }
+
+
+_WRAPPER_STATE: dict[type, tuple[str, ...]] = {
+    gym.wrappers.TimeLimit: ("_elapsed_steps",),
+    gym.wrappers.OrderEnforcing: ("_has_reset",),
+    # Its checks ran on the first reset, step and render; a restored env must not redo them mid-episode.
+    gym.wrappers.PassiveEnvChecker: (
+        "checked_reset",
+        "checked_step",
+        "checked_render",
+        "checked_data_reuse",
+        "_previous_data",
+    ),
+}
+"""The attributes of gymnasium's wrappers that a mid-episode snapshot must carry."""
 
 
 def _latent_space(latent_dim: int) -> spaces.Dict:

@@ -65,6 +65,10 @@ class AgentDir:
         """online runs: the last exploration goal pool's first frames"""
         return self.root / "online_goal_pool.png"
 
+    def training_state_checkpoint(self, steps: int) -> Path:
+        """the global random generators and the training env mid-episode (``rig.snapshot``)"""
+        return self.checkpoints / f"training_state_{steps:09d}.pt"
+
     def online_state_checkpoint(self, steps: int) -> Path:
         """online runs: the VAE's optimiser, schedule, random streams and goal pool (``rig.online``)"""
         return self.checkpoints / f"online_vae_{steps:09d}.pt"

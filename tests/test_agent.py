@@ -24,6 +24,7 @@ from rig.agent import (
 )
 from rig.config import Config, ConfigError, VAEConfig, load_config
 from rig.device import resolve_device
+from rig.errors import CorruptFileError
 from rig.evaluate import (
     RandomPolicy,
     RepresentationMismatchError,
@@ -34,7 +35,14 @@ from rig.evaluate import (
 from rig.latent_env import GoalMode, make_latent_env
 from rig.pretrain import make_representation
 from rig.relabel import ImaginedGoalReplayBuffer
-from rig.representation import CCVAE, BetaVAE, RepresentationModule, images_to_tensor, save_representation
+from rig.representation import (
+    CCVAE,
+    BetaVAE,
+    RepresentationModule,
+    images_to_tensor,
+    load_representation,
+    save_representation,
+)
 from rig.rundir import RunDir
 from rig.stages import evaluate_run
 
@@ -122,6 +130,67 @@ class RecordStart(BaseCallback):
         return True
 
 
+def assert_same_weights(first: nn.Module, second: nn.Module) -> None:
+    ours, theirs = first.state_dict(), second.state_dict()
+    assert ours.keys() == theirs.keys()
+    for name, tensor in ours.items():
+        assert torch.equal(tensor, theirs[name]), name
+
+
+CC_RIG_DEBUG = ["env.id=rig/PushMultiObject-v0", "env.eval_palette=heldout", "vae.kind=cc_vae"]
+
+
+def _debug_vae(config: str) -> RepresentationModule:
+    torch.manual_seed(0)
+    if config == "debug_skewfit":
+        return BetaVAE(z_dim=4, decoder="deconv")
+    return CCVAE(z_dim=3, context_dim=2) if config == "debug_ccrig" else BetaVAE(z_dim=4)
+
+
+@pytest.mark.parametrize("config", ["debug", "debug_ccrig", "debug_skewfit"])
+def test_an_interrupted_run_continues_bit_identically(tmp_path: Path, config: str) -> None:
+    # Checkpoints every 25 steps of 10-step episodes: the one resumed from falls mid-episode.
+    if config == "debug_ccrig":  # objects drawn anew each episode, and the episode's context
+        cfg = load_config("debug", [*CC_RIG_DEBUG, "eval.every=25"])
+    else:
+        cfg = load_config(config, ["eval.every=25"])
+    whole = train(cfg, _debug_vae(config), tmp_path / "whole", device="cpu", progress=False)
+    train(cfg, _debug_vae(config), tmp_path / "cut", device="cpu", progress=False, callbacks=[StopAt(35)])
+    assert read_checkpoint_record(tmp_path / "cut").steps == 25
+    torch.manual_seed(123)  # a resumed process starts from other random states; the checkpoint restores them
+    np.random.seed(123)
+    resumed = train(cfg, _debug_vae(config), tmp_path / "cut", device="cpu", progress=False)
+
+    assert resumed.model.num_timesteps == whole.model.num_timesteps == cfg.agent.total_steps
+    assert_same_weights(whole.model.policy, resumed.model.policy)
+    ours, theirs = whole.model.replay_buffer, resumed.model.replay_buffer
+    assert ours is not None and theirs is not None
+    for key in ours.observations:
+        np.testing.assert_array_equal(ours.observations[key], theirs.observations[key])  # type: ignore[index]
+    np.testing.assert_array_equal(ours.actions, theirs.actions)
+    np.testing.assert_array_equal(ours.ep_length, theirs.ep_length)  # type: ignore[attr-defined]
+    assert whole.eval_curve == resumed.eval_curve
+    if config == "debug_skewfit":  # the online VAE went on training on the same frames and batches
+        np.testing.assert_array_equal(ours.next_frames, theirs.next_frames)  # type: ignore[attr-defined]
+        vaes = [
+            load_representation(read_checkpoint_record(tmp_path / run).trained_representation_path)
+            for run in ("whole", "cut")
+        ]
+        assert_same_weights(*vaes)
+
+
+def test_a_damaged_training_state_stops_the_resume_and_keeps_the_checkpoint(tmp_path: Path) -> None:
+    cfg = load_config("debug")
+    train(cfg, _debug_vae("debug"), tmp_path, device="cpu", progress=False, callbacks=[StopAt(45)])
+    record = read_checkpoint_record(tmp_path)
+    assert record.training_state_path is not None
+    record.training_state_path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CorruptFileError, match="training_state_000000030.pt"):
+        train(cfg, _debug_vae("debug"), tmp_path, device="cpu", progress=False)
+    assert record.agent_path.is_file() and record.replay_buffer_path.is_file()
+    assert read_checkpoint_record(tmp_path).steps == 30
+
+
 def test_resume_continues_steps_with_the_replay_buffer(tmp_path: Path) -> None:
     cfg = load_config("debug")
     torch.manual_seed(0)
@@ -172,8 +241,7 @@ def test_state_oracle_trains_on_the_same_code_path_with_sac(tmp_path: Path) -> N
 
 
 def test_cc_rig_trains_on_multi_object_env_and_evaluates_on_heldout_colours(tmp_path: Path) -> None:
-    overrides = ["env.id=rig/PushMultiObject-v0", "env.eval_palette=heldout", "vae.kind=cc_vae"]
-    cfg = load_config("debug", [*overrides, "agent.total_steps=30"])
+    cfg = load_config("debug", [*CC_RIG_DEBUG, "agent.total_steps=30"])
     torch.manual_seed(0)
     result = train(
         cfg, CCVAE(z_dim=3, context_dim=2), RunDir(tmp_path).agent.root, device="cpu", progress=False
