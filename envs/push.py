@@ -204,12 +204,19 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
         return {
             "physics": self._save_physics(),
             "goal": self.goal.copy(),
-            "appearance": self.appearance,
+            "appearance": {
+                "rgb": tuple(self.appearance.rgb),
+                "radius": self.appearance.radius,
+                "shape": self.appearance.shape,
+            },
             "np_random": self.np_random.bit_generator.state,
         }
 
     def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
-        self._apply_appearance(snapshot["appearance"])
+        appearance = snapshot["appearance"]
+        self._apply_appearance(
+            Appearance(tuple(appearance["rgb"]), appearance["radius"], appearance["shape"])
+        )
         self._restore_physics(snapshot["physics"])
         self.goal = np.array(snapshot["goal"], dtype=np.float64)
         self.np_random.bit_generator.state = snapshot["np_random"]
