@@ -15,6 +15,8 @@ Welch's t-test on the per-seed final puck distances, with a 95% confidence inter
     python scripts/reproduce_results.py --seeds 0,1,2 \
         --only rig_100k,rig_random_data,rig_online,skewfit,oracle_100k
     python scripts/reproduce_results.py --no-run                  # tabulate sweeps that already ran
+    python scripts/reproduce_results.py --no-run --out docs/results --only skewfit,rig_100k \
+        --report docs/results/report_skewfit                      # the archived records, own report
 
 With ``--no-run``, trials that have no ``eval.json`` yet are listed as missing instead of being run.
 """
@@ -112,6 +114,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs"), help="one sweep directory per method")
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, from {list(METHODS)}")
     parser.add_argument("--no-run", action="store_true", help="only tabulate sweeps that already ran")
+    parser.add_argument(
+        "--report", type=Path, help="where the combined report goes (default: report/ under --out)"
+    )
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(METHODS))
@@ -143,7 +148,7 @@ def main() -> None:
         print("method against method (negative: the first ends closer to the goal):")
         for first, second in pairs:
             print("  " + compare(first, second, finals))
-    print(f"\ncombined report: {build_report(run_dirs, args.out / 'report')}")
+    print(f"\ncombined report: {build_report(run_dirs, args.report or args.out / 'report')}")
 
 
 if __name__ == "__main__":
