@@ -45,6 +45,11 @@ def test_representation_table_gives_mean_std_and_counts_seeds_meeting_the_target
     assert cells[-1] == "1 / 2"  # seed 1 misses the 0.9 hand target
     assert any(line.startswith("| missing | 0 |") for line in lines)
     assert len(table.per_seed(["ccrig"], [0, 1, 2], tmp_path)) == 2
+    # On the multi-object env the position probes need 0.8, so 0.85 meets them.
+    write_metrics(table.run_dir(tmp_path, "ccrig_multiobject", 0), **{**good, "probe_r2_hand": 0.85})
+    write_metrics(table.run_dir(tmp_path, "ccrig_multiobject", 1), **{**good, "probe_r2_hand": 0.75})
+    multi_row = table.table(["ccrig_multiobject"], [0, 1], tmp_path)[-1]
+    assert multi_row.strip("|").split("|")[-1].strip() == "1 / 2"
 
 
 def fake_run(directory: Path, seed: int, puck: dict[int, float], overrides: tuple[str, ...] = ()) -> Path:
