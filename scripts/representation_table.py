@@ -5,6 +5,9 @@ Each (config, seed) is collected and pretrained into ``--out/<config>/seed=<seed
 ``pretrain/metrics.json`` exists is not run again. The table gives, per config, the mean ± sample std over
 seeds of what ``rig pretrain`` measures on frames of colours never seen in training (the ``heldout_colours``
 entry of ``metrics.json``), and the number of seeds that meet the CC-RIG targets of the config's env.
+Where the directories hold whole runs (an agent's ``eval.json`` beside the pretraining), it also asks which
+measure predicts the agent: the Spearman rank correlation, over every run of every config given, between
+each measure and the agent's final puck distance.
 
     python scripts/representation_table.py ccrig rig_multicolor --seeds 0,1,2,3,4
     python scripts/representation_table.py ccrig --seeds 0 vae.z_dim=8 --out runs/repr_z8
@@ -15,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from scipy import stats
 
 from rig.config import load_config
 from rig.stats import summarize
@@ -73,6 +79,40 @@ def heldout_metrics(directory: Path) -> dict[str, float] | None:
     return heldout
 
 
+def agent_distance(directory: Path) -> float | None:
+    """The final puck distance of the run's agent, when the directory holds a whole run."""
+    path = directory / "eval.json"
+    return float(json.loads(path.read_text())["puck_distance_mean"]) if path.is_file() else None
+
+
+def predictors(configs: list[str], seeds: list[int], out: Path) -> list[str]:
+    """Spearman rank correlation of each measure with the agent's final puck distance, over all runs.
+
+    A measure of a better representation should correlate negatively with the distance (probes,
+    Spearman, colour) or positively (the part interaction). Nothing is printed with fewer than 4 runs.
+    """
+    pairs = []
+    for config in configs:
+        for seed in seeds:
+            metrics, distance = (
+                heldout_metrics(run_dir(out, config, seed)),
+                agent_distance(run_dir(out, config, seed)),
+            )
+            if metrics is not None and distance is not None:
+                pairs.append((metrics, distance))
+    if len(pairs) < 4:
+        return []
+    lines = [f"rank correlation with the agent's final puck distance, over {len(pairs)} runs:"]
+    for key, title in COLUMNS:
+        measured = [(float(m[key]), d) for m, d in pairs if key in m]
+        if len(measured) < 4:
+            continue
+        rho, p_value = stats.spearmanr([x for x, _ in measured], [d for _, d in measured])
+        if math.isfinite(rho):
+            lines.append(f"  {title}: Spearman {rho:+.2f} (p = {p_value:.3f}, {len(measured)} runs)")
+    return lines
+
+
 def table(configs: list[str], seeds: list[int], out: Path) -> list[str]:
     header = ["config", "seeds", *(title for _, title in COLUMNS), "seeds meeting the targets"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -99,6 +139,9 @@ def per_seed(configs: list[str], seeds: list[int], out: Path) -> list[str]:
             metrics = heldout_metrics(run_dir(out, config, seed))
             if metrics is not None:
                 values = ", ".join(f"{key} {float(metrics[key]):.3f}" for key, _ in COLUMNS if key in metrics)
+                distance = agent_distance(run_dir(out, config, seed))
+                if distance is not None:
+                    values += f", agent final puck distance {distance:.4f} m"
                 lines.append(f"{config} seed {seed}: {values}")
     return lines
 
@@ -124,6 +167,7 @@ def main() -> None:
                 job.result()
     print("\n".join(table(configs, seeds, args.out)))
     print("\n".join(per_seed(configs, seeds, args.out)))
+    print("\n".join(predictors(configs, seeds, args.out)))
 
 
 if __name__ == "__main__":

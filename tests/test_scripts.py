@@ -52,6 +52,36 @@ def test_representation_table_gives_mean_std_and_counts_seeds_meeting_the_target
     assert multi_row.strip("|").split("|")[-1].strip() == "1 / 2"
 
 
+def test_representation_table_ranks_each_measure_against_the_agents_final_distance(tmp_path: Path) -> None:
+    table = load_script("representation_table")
+    keys = [key for key, _ in table.COLUMNS]
+    # Five runs over two configs: the interaction rises with the agent's distance, the hand probe falls
+    # with it, and the object probe is the same everywhere (no rank correlation can be computed).
+    for index, (config, seed) in enumerate(
+        [("ccrig", 0), ("ccrig", 1), ("ccrig", 2), ("rig_multicolor", 0), ("rig_multicolor", 1)]
+    ):
+        directory = table.run_dir(tmp_path, config, seed)
+        write_metrics(
+            directory,
+            **{
+                **dict.fromkeys(keys, 0.9),
+                "part_interaction": 1.0 + 0.1 * index,
+                "probe_r2_hand": 0.95 - 0.01 * index,
+            },
+        )
+        (directory / "eval.json").write_text(json.dumps({"puck_distance_mean": 0.05 + 0.01 * index}))
+    # A seed that was only pretrained has no agent and is left out.
+    write_metrics(table.run_dir(tmp_path, "ccrig", 3), **dict.fromkeys(keys, 0.5))
+    lines = table.predictors(["ccrig", "rig_multicolor"], [0, 1, 2, 3], tmp_path)
+    assert lines[0].endswith("over 5 runs:")
+    by_title = {line.split(":")[0].strip(): line for line in lines[1:]}
+    assert "Spearman +1.00" in by_title["reward part interaction"]
+    assert "Spearman -1.00" in by_title["probe R² hand (z)"]
+    assert "probe R² object (z)" not in by_title
+    assert table.predictors(["ccrig"], [0, 1, 2], tmp_path) == []  # fewer than 4 runs
+    assert "agent final puck distance 0.0500 m" in table.per_seed(["ccrig"], [0], tmp_path)[0]
+
+
 def fake_run(directory: Path, seed: int, puck: dict[int, float], overrides: tuple[str, ...] = ()) -> Path:
     """A run directory with a config and a learning curve of the given final puck distances per step."""
     from rig.config import load_config, to_yaml
