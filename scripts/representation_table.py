@@ -105,9 +105,10 @@ def predictors(configs: list[str], seeds: list[int], out: Path) -> list[str]:
     lines = [f"rank correlation with the agent's final puck distance, over {len(pairs)} runs:"]
     for key, title in COLUMNS:
         measured = [(float(m[key]), d) for m, d in pairs if key in m]
-        if len(measured) < 4:
-            continue
-        rho, p_value = stats.spearmanr([x for x, _ in measured], [d for _, d in measured])
+        values, distances = [x for x, _ in measured], [d for _, d in measured]
+        if len(measured) < 4 or len(set(values)) < 2 or len(set(distances)) < 2:
+            continue  # no rank correlation of a constant
+        rho, p_value = stats.spearmanr(values, distances)
         if math.isfinite(rho):
             lines.append(f"  {title}: Spearman {rho:+.2f} (p = {p_value:.3f}, {len(measured)} runs)")
     return lines
