@@ -640,6 +640,59 @@ def _float_or_none(text: str | None) -> float | None:
     return value if value is not None and np.isfinite(value) else None
 
 
+def online_summary_table(
+    online: Sequence[tuple[MethodGroup, Sequence[dict[str, list[tuple[float, float]]]]]],
+) -> list[str]:
+    """Per method, the online diagnostics as numbers: coverage before and after skewing starts, and the
+    last update's coverage and probes; each a per-seed value, then mean ± std over seeds (ddof=0).
+
+    Skewing starts at ``online.skew_start_steps``; online RIG (alpha 0) is split at the same step, so
+    that the columns compare like with like.
+    """
+    coverage, hand, puck = (key for key, _, _ in ONLINE_PANELS)
+
+    def cell(values: Sequence[float | None]) -> str:
+        found = np.array([value for value in values if value is not None])
+        if len(found) == 0:
+            return "—"
+        if len(found) == 1:
+            return f"{found[0]:.2f}"
+        return f"{found.mean():.2f} ± {found.std():.2f}"
+
+    def mean_of(series: list[tuple[float, float]], start: int, before: bool) -> float | None:
+        values = [value for step, value in series if (step < start) == before]
+        return float(np.mean(values)) if values else None
+
+    def last(series: list[tuple[float, float]]) -> float | None:
+        return max(series)[1] if series else None
+
+    rows = []
+    for group, per_run in online:
+        start = group.runs[0].config.online.skew_start_steps
+        rows.append(
+            [
+                group.label,
+                str(len(per_run)),
+                cell([mean_of(series.get(coverage, []), start, True) for series in per_run]),
+                cell([mean_of(series.get(coverage, []), start, False) for series in per_run]),
+                cell([last(series.get(coverage, [])) for series in per_run]),
+                cell([last(series.get(hand, [])) for series in per_run]),
+                cell([last(series.get(puck, [])) for series in per_run]),
+            ]
+        )
+    start_steps = sorted({group.runs[0].config.online.skew_start_steps for group, _ in online})
+    header = [
+        "method",
+        "seeds",
+        f"coverage entropy before step {', '.join(f'{s:,}' for s in start_steps)} (mean of updates)",
+        "coverage entropy from then on (mean of updates)",
+        "coverage entropy, last update",
+        "hand probe R^2, last update",
+        "puck probe R^2, last update",
+    ]
+    return _table(header, rows)
+
+
 def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
     online = [(group, [online_progress(run) for run in group.runs]) for group in groups]
     online = [(group, series) for group, series in online if any(series)]
@@ -681,6 +734,7 @@ def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
         "",
         caption,
         "",
+        *online_summary_table(online),
     ]
     for group, _ in online:
         run = group.runs[0]

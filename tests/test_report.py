@@ -269,3 +269,31 @@ def test_report_of_a_real_debug_run(tmp_path: Path) -> None:
     names = {target.name for target in image_targets(report)}
     assert {"reconstructions.png", "traversals.png", CURVES_NAME, "eval_0.gif"} <= names
     assert all(target.is_file() for target in image_targets(report))
+
+
+def test_the_online_table_splits_coverage_at_the_skew_start_and_averages_over_seeds() -> None:
+    from types import SimpleNamespace
+
+    from rig.report import MethodGroup, online_summary_table
+
+    config = load_config("debug_skewfit", ["online.skew_start_steps=1000"])
+    group = MethodGroup("Skew-Fit", [SimpleNamespace(config=config)])  # type: ignore[list-item]
+    coverage, hand, puck = "online/goal_coverage_entropy", "online/probe_hand_r2", "online/probe_puck_r2"
+    seeds = [
+        # Before step 1,000 the updates average to 1.0 and 2.0, from it on to 3.0 and 4.5.
+        {
+            coverage: [(500.0, 1.0), (1000.0, 2.0), (1500.0, 4.0)],
+            hand: [(1500.0, 0.5), (500.0, 0.1)],
+            puck: [(1500.0, 0.2)],
+        },
+        {coverage: [(0.0, 2.0), (2000.0, 5.0), (1000.0, 4.0)], hand: [(2000.0, 0.7)], puck: []},
+    ]
+    header, _, row, blank = online_summary_table([(group, seeds)])
+    assert "before step 1,000" in header and blank == ""
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:2] == ["Skew-Fit", "2"]
+    assert cells[2] == "1.50 ± 0.50"  # before: 1.0 and 2.0
+    assert cells[3] == "3.75 ± 0.75"  # from then on: mean(2, 4) = 3 and mean(5, 4) = 4.5
+    assert cells[4] == "4.50 ± 0.50"  # the last update of each seed by step: 4.0 at 1,500 and 5.0 at 2,000
+    assert cells[5] == "0.60 ± 0.10"  # the last hand probe by step, not by order: 0.5 and 0.7
+    assert cells[6] == "0.20"  # one seed logged a puck probe
