@@ -98,6 +98,8 @@ class RunRecord:
     gifs: list[Path]
     problems: list[str] = field(default_factory=list)
     """files that exist but could not be read"""
+    archived: bool = False
+    """the directory is an archived record (``scripts/archive_runs.py``): no images or GIFs are expected"""
 
     @property
     def is_oracle(self) -> bool:
@@ -213,6 +215,7 @@ def read_run(path: str | os.PathLike[str], label: str | None = None) -> RunRecor
         checkpoint_steps=_integer(checkpoint.get("steps")),
         gifs=run.eval_gifs(),
         problems=problems,
+        archived=run.is_archived(),
     )
 
 
@@ -271,6 +274,8 @@ def _missing_representation(run: RunRecord) -> list[str]:
     layout = run.layout
     metrics = f"`{_name(layout, layout.pretrain_metrics)}` (VAE diagnostics)"
     missing = [] if run.pretrain_metrics is not None else [metrics]
+    if run.archived:
+        return missing
     grids = [layout.pretrain / name for name, _ in REQUIRED_GRIDS if not (layout.pretrain / name).is_file()]
     if grids:
         missing.append("the VAE grids " + ", ".join(f"`{_name(layout, grid)}`" for grid in grids))
@@ -284,7 +289,7 @@ def _missing_agent(run: RunRecord) -> list[str]:
         (run.final is not None, f"`{_name(layout, layout.eval)}` (final evaluation)"),
         (run.random_baseline is not None, f"`{_name(layout, layout.random_baseline)}` (random baseline)"),
         (
-            bool(run.gifs) or run.config.eval.gifs == 0,
+            bool(run.gifs) or run.config.eval.gifs == 0 or run.archived,
             f"`{_name(layout, layout.gifs)}/eval_*.gif` (rollout GIFs)",
         ),
     ]
@@ -417,6 +422,14 @@ def _header(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> list[st
         seeds = ", ".join(str(run.config.seed) for run in group.runs)
         where = ", ".join(f"`{run.label}`" for run in group.runs)
         lines.append(f"- **{group.label}**: seed{'s' if len(group.runs) > 1 else ''} {seeds} ({where})")
+    archived = [run for run in runs if run.archived]
+    if archived:
+        which = "all runs" if len(archived) == len(runs) else ", ".join(f"`{run.label}`" for run in archived)
+        lines += [
+            "",
+            "Archived records (`scripts/archive_runs.py`), with their tables and curves but not the VAE grids"
+            f" or rollout GIFs, which the archive does not keep: {which}.",
+        ]
     return [*lines, ""]
 
 

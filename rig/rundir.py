@@ -180,6 +180,15 @@ class RunDir:
     def demo_grid(self) -> Path:
         return self.root / "demo_frames.png"
 
+    @property
+    def archive_record(self) -> Path:
+        """written by ``scripts/archive_runs.py``: this directory is a run's record, without its frames,
+        weights, images and GIFs"""
+        return self.root / "archive.json"
+
+    def is_archived(self) -> bool:
+        return self.archive_record.is_file()
+
     def products(self, stage: str) -> tuple[Path, ...]:
         """What ``stage`` writes; deleting these undoes the stage."""
         products = {

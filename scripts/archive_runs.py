@@ -10,7 +10,9 @@ archive as it tabulates the runs:
     python scripts/archive_runs.py runs/ccrig/seed* --out docs/results   # -> docs/results/ccrig/seed*
     python scripts/reproduce_results.py --no-run --out docs/results --only ccrig,rig_multicolor
 
-Only finished runs (with ``eval.json``) are copied; files already in the archive are replaced.
+Only finished runs (with ``eval.json``) are copied; files already in the archive are replaced, each
+atomically. Each archived run gets an ``archive.json`` naming the files kept and where they came from, so
+that the report knows not to expect the images and GIFs an archive leaves out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from rig.io import atomic_path, write_json
 from rig.rundir import RunDir
 
 
@@ -47,12 +50,25 @@ def archive(run_dirs: list[Path], out: Path, root: Path) -> list[Path]:
         except ValueError:
             raise SystemExit(f"archive_runs.py: {path} does not lie under --root {root}") from None
         target = out / relative
+        kept = []
         for source in record_files(RunDir(path)):
             destination = target / source.relative_to(path)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
+            with atomic_path(destination) as tmp:
+                shutil.copyfile(source, tmp)
+            kept.append(destination.relative_to(target).as_posix())
+        mark_archived(target, source=path, kept=kept)
         archived.append(target)
     return archived
+
+
+def mark_archived(target: Path, source: Path | None, kept: list[str]) -> None:
+    """Write ``target``'s ``archive.json``: the files kept and the run directory they came from."""
+    record = {
+        "source": None if source is None else str(source),
+        "kept": sorted(kept),
+        "left_out": "frames, weights, checkpoints, replay buffers, TensorBoard logs, VAE grids and GIFs",
+    }
+    write_json(RunDir(target).archive_record, record)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -176,7 +177,7 @@ def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_d
 def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoints(
     multicolour_debug_run: Path, tmp_path: Path
 ) -> None:
-    from rig.report import read_run
+    from rig.report import missing_products, read_run
 
     archive = load_script("archive_runs")
     unfinished = multicolour_debug_run.parent / "unfinished"
@@ -195,5 +196,11 @@ def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoin
     assert copy.final == original.final and copy.random_baseline == original.random_baseline
     assert copy.curve == original.curve and copy.checkpoint_steps == original.checkpoint_steps
     assert not copy.problems
+    # the copy says it is an archive, so the report does not list the images it left out as missing
+    marker = json.loads((archived[0] / "archive.json").read_text())
+    assert "eval.json" in marker["kept"] and marker["source"] == str(multicolour_debug_run)
+    assert copy.archived and not original.archived
+    assert any("GIF" in item for item in missing_products(replace(copy, archived=False)))
+    assert missing_products(copy) == missing_products(original) == []
     with pytest.raises(SystemExit, match="does not lie under"):
         archive.archive([multicolour_debug_run], tmp_path / "kept", tmp_path)
