@@ -727,7 +727,7 @@ def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
                     color=f"C{index % 10}",
                     marker="o",
                     markersize=3,
-                    label=f"{group.label} ({len(per_run)} seeds)",
+                    label=group.label if len(per_run) == 1 else f"{group.label} ({len(per_run)} seeds)",
                 )
             ax.set_xlabel("env steps")
             ax.set_title(f"{ylabel} ({hint})", fontsize=11)
