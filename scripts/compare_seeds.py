@@ -6,8 +6,14 @@ point at 50,000 steps of a 75,000-step run is what a 50,000-step run of the same
 Both methods must have been evaluated on the same goals (``eval.seed``, ``eval.episodes`` and the env),
 or the comparison is refused.
 
+The second method can instead be given as recorded per-seed values of the metric at that step
+(``--second-values``), for a baseline whose run directories are gone but whose figures were written down
+(the README's tables). Its goals cannot be checked then: give values measured on the same goals.
+
     python scripts/compare_seeds.py --first runs/after/seed=* --second ../base/runs/base/seed=* \\
         --step 50000 [--metric puck_distance] [--names new,before]
+    python scripts/compare_seeds.py --first runs/new/seed* --second-values 0.037 0.046 0.048 0.031 0.040 \\
+        --step 50000 --names new,default
 """
 
 from __future__ import annotations
@@ -58,7 +64,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--first", nargs="+", required=True, help="run directories of the first method")
-    parser.add_argument("--second", nargs="+", required=True, help="run directories of the second method")
+    baseline = parser.add_mutually_exclusive_group(required=True)
+    baseline.add_argument("--second", nargs="+", help="run directories of the second method")
+    baseline.add_argument(
+        "--second-values",
+        nargs="+",
+        type=float,
+        metavar="VALUE",
+        help="the second method's recorded per-seed values of the metric at --step (goals not checked)",
+    )
     parser.add_argument("--step", type=int, required=True, help="env step of the compared evaluation")
     parser.add_argument("--metric", choices=METRICS, default="puck_distance")
     parser.add_argument("--names", default="first,second", help="two labels, comma-separated")
@@ -66,25 +80,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = args.names.split(",")
     if len(names) != 2:
         parser.error("--names takes two labels")
-    methods = {names[0]: read_method(args.first), names[1]: read_method(args.second)}
+    methods = {names[0]: read_method(args.first)}
+    if args.second is not None:
+        methods[names[1]] = read_method(args.second)
     goals = {goals_of(run) for runs in methods.values() for run in runs}
     if len(goals) != 1:
         raise SystemExit(f"the runs were evaluated on different goals (eval.seed, episodes, env): {goals}")
     values: dict[str, list[float]] = {}
+    labels: dict[str, list[str]] = {}
     print(
         f"{args.metric} at step {args.step}, goals (eval.seed, episodes, env, palette, horizon) {goals.pop()}"
     )
     for name, runs in methods.items():
         values[name] = [metric_at(run, args.step, args.metric) for run in runs]
+        labels[name] = [f"seed {run.config.seed}" for run in runs]
+    if args.second_values is not None:
+        values[names[1]] = list(args.second_values)
+        labels[names[1]] = [f"value {index}" for index in range(len(args.second_values))]
+        print(f"{names[1]}: recorded values, not read from runs; their goals were not checked")
+    for name in names:
         seeds = ", ".join(
-            f"seed {run.config.seed}: {value:.4f}" for run, value in zip(runs, values[name], strict=True)
+            f"{label}: {value:.4f}" for label, value in zip(labels[name], values[name], strict=True)
         )
         summary = summarize(values[name])
         print(
             f"{name:>8}: {summary.mean:.4f} ± {summary.std:.4f} (standard error "
             f"{summary.standard_error:.4f}, max {max(values[name]):.4f}, n {summary.n}; {seeds})"
         )
-    first, second = values.values()
+    first, second = values[names[0]], values[names[1]]
     if min(len(first), len(second)) >= 2:
         comparison = welch_compare(first, second)
         print(f"{names[0]} - {names[1]}: {comparison.describe()}")

@@ -114,6 +114,27 @@ def test_compare_seeds_reads_the_curve_at_the_step_and_tests_the_difference(
     assert "new mean <= old mean + one standard error (0.0563): holds" in out
 
 
+def test_compare_seeds_takes_recorded_values_for_the_second_method(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    compare = load_script("compare_seeds")
+    new = [fake_run(tmp_path / f"new{s}", s, {50000: 0.040 + 0.002 * s}) for s in range(3)]
+    values = ["0.050", "0.054", "0.058"]
+    compare.main(
+        ["--first", *map(str, new), "--second-values", *values, "--step", "50000", "--names", "new,old"]
+    )
+    out = capsys.readouterr().out
+    assert "old: recorded values, not read from runs; their goals were not checked" in out
+    assert "old: 0.0540 ± 0.0040" in out
+    assert "value 2: 0.0580" in out
+    assert "difference -0.0120" in out
+    assert "new mean <= old mean + one standard error (0.0563): holds" in out
+    with pytest.raises(SystemExit):  # one of --second and --second-values, not both
+        compare.main(
+            ["--first", *map(str, new), "--second", str(new[0]), "--second-values", "0.05", "--step", "1"]
+        )
+
+
 def test_compare_seeds_refuses_runs_on_other_goals_or_without_the_step(tmp_path: Path) -> None:
     compare = load_script("compare_seeds")
     a = [fake_run(tmp_path / f"a{s}", s, {50000: 0.04 + 0.01 * s}) for s in range(2)]
