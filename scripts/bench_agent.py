@@ -25,8 +25,11 @@ untrained: weights do not change speed.
 Each measurement runs in a fresh process (one MuJoCo GL context per process), and the two sides alternate
 round by round so machine noise hits both alike; the ratio of the medians is the figure to quote.
 
+``--profile`` instead times the first side once without and once under torch.profiler, in one process,
+and prints the profiler's table and how much of an unprofiled env step the matrix products take.
+
     python scripts/bench_agent.py [--steps 1000] [--rounds 3] [--threads 1] [--algo td3]
-        [--sides rig,before] [key=value ...]
+        [--sides rig,before] [--profile] [key=value ...]
 """
 
 from __future__ import annotations
@@ -36,20 +39,36 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 SIDES = ("rig", "before", "oracle", "ccrig", "skewfit")
 CONFIGS = {"ccrig": "ccrig", "skewfit": "skewfit"}
 """the config file of each side that does not use the default"""
 WARMUP_UPDATES = 100
 """gradient steps taken before timing, so that lazy initialisation stays out of the measurement"""
+MATRIX_PRODUCTS = ("aten::addmm", "aten::mm", "aten::bmm")
+"""the profiler's names of the ops that run the networks' matrix products"""
 
 
 def measure(
-    side: str, steps: int, threads: int, algo: str, device: str, seed: int, overrides: list[str]
+    side: str,
+    steps: int,
+    threads: int,
+    algo: str,
+    device: str,
+    seed: int,
+    overrides: list[str],
+    profile: bool = False,
 ) -> float:
-    """Training-loop env steps per second of one side, after the random-action phase and a warm-up."""
+    """Training-loop env steps per second of one side, after the random-action phase and a warm-up.
+
+    With ``profile``, a second stretch of ``steps`` runs under torch.profiler and its summary is printed.
+    """
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -81,7 +100,26 @@ def measure(
     model.learn(cfg.agent.learning_starts + WARMUP_UPDATES, callback=callbacks)
     start = time.perf_counter()
     model.learn(steps, reset_num_timesteps=False, callback=callbacks)
-    return steps / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if profile:
+        with torch.profiler.profile() as profiler:
+            model.learn(steps, reset_num_timesteps=False, callback=callbacks)
+        print_profile(profiler, seconds / steps, steps)
+    return steps / seconds
+
+
+def print_profile(profiler: torch.profiler.profile, step_seconds: float, steps: int) -> None:
+    """The profiler's op table and the matrix products' share of an unprofiled env step."""
+    averages = profiler.key_averages()
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=15))
+    per_step = {event.key: event.self_cpu_time_total / 1e3 / steps for event in averages}  # ms
+    products = sum(per_step.get(name, 0.0) for name in MATRIX_PRODUCTS)
+    print(f"unprofiled env step: {step_seconds * 1e3:.2f} ms ({steps} steps)")
+    print(f"torch ops under the profiler, self time: {sum(per_step.values()):.2f} ms per env step")
+    print(
+        f"matrix products ({', '.join(MATRIX_PRODUCTS)}): {products:.2f} ms per env step, "
+        f"{products / (step_seconds * 1e3):.0%} of the unprofiled step"
+    )
 
 
 def use_stock_training_loop() -> None:
@@ -91,17 +129,18 @@ def use_stock_training_loop() -> None:
     import rig.agent
     from rig.relabel import ImaginedGoalReplayBuffer
 
-    rig.agent.LeanTD3 = TD3  # type: ignore[misc]
+    rig.agent.LeanTD3 = TD3  # type: ignore[misc,assignment]
     rig.agent.optimizer_kwargs = lambda device: {}
     ImaginedGoalReplayBuffer.sample = HerReplayBuffer.sample  # type: ignore[method-assign]
 
 
-def run_round(side: str, args: argparse.Namespace, seed: int) -> float:
+def run_child(side: str, args: argparse.Namespace, seed: int, profile: bool = False) -> str:
+    """One measurement of ``side`` in a fresh process; what it printed, the rate on the last line."""
     command = [sys.executable, __file__, "--child", side, "--seed", str(seed)]
     command += ["--steps", str(args.steps), "--threads", str(args.threads), "--algo", args.algo]
-    command += ["--device", args.device, *args.overrides]
+    command += ["--device", args.device, *args.overrides, *(["--profile"] if profile else [])]
     result = subprocess.run(command, env=dict(os.environ), check=True, capture_output=True, text=True)
-    return float(result.stdout.strip().splitlines()[-1])
+    return result.stdout.strip()
 
 
 def main() -> None:
@@ -117,21 +156,36 @@ def main() -> None:
     parser.add_argument(
         "overrides", nargs="*", help="config overrides (key=value) for every side, or SIDE:key=value for one"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the first side's loop once instead of timing both"
+    )
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         rate = measure(
-            args.child, args.steps, args.threads, args.algo, args.device, args.seed, args.overrides
+            args.child,
+            args.steps,
+            args.threads,
+            args.algo,
+            args.device,
+            args.seed,
+            args.overrides,
+            args.profile,
         )
         print(rate)
         return
     sides = [side.strip() for side in args.sides.split(",")]
     if len(sides) != 2 or len(set(sides)) != 2 or not set(sides) <= set(SIDES):
         parser.error(f"--sides must name two different sides of {SIDES}, got {args.sides!r}")
+    if args.profile:
+        # The child's last line is its rate, which the summary above it already gives.
+        print(run_child(sides[0], args, args.seed, profile=True).rsplit("\n", 1)[0])
+        return
     rates: dict[str, list[float]] = {side: [] for side in sides}
     for round_index in range(args.rounds):
         for side in sides:
-            rates[side].append(run_round(side, args, args.seed + round_index))
+            output = run_child(side, args, args.seed + round_index)
+            rates[side].append(float(output.splitlines()[-1]))
     medians = {side: float(np.median(values)) for side, values in rates.items()}
     print(
         f"{args.algo}, batch 128, 1 gradient step per env step, {args.steps} timed steps, "
