@@ -4,10 +4,11 @@ CC-RIG, side by side.
 Sides (``--sides FIRST,SECOND`` prints FIRST / SECOND; the default is ``rig,before``):
 
 - ``rig``: the default config through ``make_training_env`` + ``make_agent``: ``rig.td3.LeanTD3``, fused
-  Adam, [400, 300] networks, batch 128, one update per env step. It renders a 48x48 frame and encodes it
+  Adam, [256, 256] networks, batch 128, one update per env step. It renders a 48x48 frame and encodes it
   with a beta-VAE at every step, and draws prior goals from the VAE when relabelling.
 - ``before``: the same loop with the settings rig had before ``LeanTD3``: stable-baselines3's own
-  ``TD3.train`` and ``HerReplayBuffer.sample``, Adam without the fused kernel (same networks).
+  ``TD3.train`` and ``HerReplayBuffer.sample``, Adam without the fused kernel, and the reference's
+  [400, 300] networks (``before:agent.net_arch=[256,256]`` gives it the default's).
 - ``oracle``: ``rig`` on the true state; goals are drawn from the goal boxes, nothing is rendered.
 - ``ccrig``: ``configs/ccrig.yaml``'s CC-VAE on rig/PushMultiColor-v0, which adds the context encoding
   of each episode's first frame.
@@ -18,9 +19,9 @@ Sides (``--sides FIRST,SECOND`` prints FIRST / SECOND; the default is ``rig,befo
   thousand frames, so the re-encoding, which grows with the buffer, costs less than late in a real run.
 
 Config overrides after the options apply to every side, or to one side with its name and a colon:
-``agent.net_arch=[256,256]`` measures both loops with smaller networks, ``rig:agent.net_arch=[256,256]``
-the lean loop with smaller networks against the loop before with the default ones. The VAEs are
-untrained: weights do not change speed.
+``agent.net_arch=[400,300]`` measures both loops with the reference's networks,
+``before:agent.net_arch=[256,256]`` both with the default's. The VAEs are untrained: weights do not
+change speed.
 
 Each measurement runs in a fresh process (one MuJoCo GL context per process), and the two sides alternate
 round by round so machine noise hits both alike; the ratio of the medians is the figure to quote.
@@ -51,6 +52,8 @@ CONFIGS = {"ccrig": "ccrig", "skewfit": "skewfit"}
 """the config file of each side that does not use the default"""
 WARMUP_UPDATES = 100
 """gradient steps taken before timing, so that lazy initialisation stays out of the measurement"""
+BEFORE_NET_ARCH = "[400,300]"
+"""the networks of the loop before (the reference's; the default is now [256, 256])"""
 MATRIX_PRODUCTS = ("aten::addmm", "aten::mm", "aten::bmm")
 """the profiler's names of the ops that run the networks' matrix products"""
 
@@ -83,6 +86,8 @@ def measure(
         use_stock_training_loop()
     # A short random phase: its steps skip the updates, which are what is being compared.
     settings = [f"agent.algo={algo}", "agent.learning_starts=200", f"seed={seed}"]
+    if side == "before":
+        settings.append(f"agent.net_arch={BEFORE_NET_ARCH}")
     for override in overrides:
         key, equals, value = override.partition("=")
         target, _, key = key.rpartition(":")

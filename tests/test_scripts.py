@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -225,3 +225,23 @@ def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoin
     assert missing_products(copy) == missing_products(original) == []
     with pytest.raises(SystemExit, match="does not lie under"):
         archive.archive([multicolour_debug_run], tmp_path / "kept", tmp_path)
+
+
+@pytest.mark.parametrize("section", ["env", "data", "vae", "agent"])
+def test_reproduce_results_commands_resolve_to_the_archived_records_configs(section: str) -> None:
+    """Each method's config and overrides in reproduce_results.py give the settings its records in
+    docs/results were made with, so that changing a default cannot silently change what they reproduce."""
+    import yaml
+
+    from rig.config import load_config
+
+    reproduce = load_script("reproduce_results")
+    archive = SCRIPTS.parent / "docs" / "results"
+    checked = 0
+    for name, (config, overrides) in reproduce.METHODS.items():
+        for record in sorted((archive / name).glob("seed*/config.yaml")):
+            stored = yaml.safe_load(record.read_text())
+            resolved = load_config(config, [*overrides, f"seed={stored['seed']}"])
+            assert asdict(getattr(resolved, section)) == stored[section], f"{name}/{record.parent.name}"
+            checked += 1
+    assert checked >= 40
