@@ -342,11 +342,12 @@ def _row_step(row: dict[str, str]) -> float:
         return 0.0
 
 
-def make_logger(folder: Path, resume_from: int | None) -> Logger:
-    """SB3 logger writing ``progress.csv`` (continued when resuming) and TensorBoard events."""
-    folder.mkdir(parents=True, exist_ok=True)
-    csv_format = ProgressCSV(folder / "progress.csv", resume_from)
-    return Logger(str(folder), [csv_format, TensorBoardOutputFormat(str(folder))])
+def make_logger(progress: Path, tensorboard: Path, resume_from: int | None) -> Logger:
+    """SB3 logger writing ``progress`` (a CSV, continued when resuming) and TensorBoard events into
+    the folder ``tensorboard``."""
+    tensorboard.mkdir(parents=True, exist_ok=True)
+    csv_format = ProgressCSV(progress, resume_from)
+    return Logger(str(tensorboard), [csv_format, TensorBoardOutputFormat(str(tensorboard))])
 
 
 # -------------------------------------------------------------------------- callbacks
@@ -466,7 +467,8 @@ def train(
     online = _online_trainer(cfg, representation, run, device, resumed)
     curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
     curve = curve if resumed else []
-    model.set_logger(make_logger(run.logs, resume_from=model.num_timesteps if resumed else None))
+    resume_from = model.num_timesteps if resumed else None
+    model.set_logger(make_logger(run.progress, run.logs, resume_from))
     eval_env = make_latent_env(
         cfg.env, representation, GoalMode.EVAL, seed=cfg.eval.seed, palette=cfg.env.eval_palette
     )

@@ -109,6 +109,12 @@ class VAEConfig:
     lr: float = 1e-3
     """Adam learning rate"""
 
+    @property
+    def is_oracle(self) -> bool:
+        """The state oracle: the identity representation of the true state, with no frames and nothing to
+        learn. Every "is this the oracle" question asks this."""
+        return self.kind == "state"
+
 
 @dataclass
 class AgentConfig:
@@ -429,7 +435,7 @@ def _online_checks(config: Config) -> Checks:
     online = config.online
     checks: Checks = [
         (
-            online.enabled or config.vae.epochs >= 1 or config.vae.kind == "state",
+            online.enabled or config.vae.epochs >= 1 or config.vae.is_oracle,
             "vae.epochs must be at least 1 unless online.enabled trains the VAE during RL",
         ),
         (-1.0 <= online.skew_alpha <= 0.0, "online.skew_alpha must lie in [-1, 0]"),

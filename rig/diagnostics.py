@@ -34,6 +34,7 @@ from rig.media import image_grid, save_png
 from rig.representation import RepresentationModule
 from rig.representation.base import Representation, images_to_tensor, module_device, tensor_to_images
 from rig.reward_geometry import reward_geometry_metrics
+from rig.rundir import PretrainDir
 
 TABLE_HALF_WIDTH = 0.25
 """The top-down camera sees the table square [-0.25, 0.25]^2 metres, walls included."""
@@ -611,38 +612,38 @@ def _fitted_prior_colour_match(
         rep.set_goal_prior(*(previous if previous is not None else (None, None)))
 
 
-def _save_grid(out_dir: Path, name: str, grid: np.ndarray) -> None:
-    save_png(out_dir / name, grid, scale=GRID_SCALE)
+def _save_grid(path: Path, grid: np.ndarray) -> None:
+    save_png(path, grid, scale=GRID_SCALE)
 
 
-def _write_grids(rep: Representation, dataset: FrameDataset, out_dir: Path, rng_seed: int) -> None:
+def _write_grids(rep: Representation, dataset: FrameDataset, out: PretrainDir, rng_seed: int) -> None:
     """reconstructions.png, prior_samples.png and traversals.png, all from held-out frames."""
     heldout = _heldout_indices(dataset)
     shown = _spread(heldout, 16)
     recon = reconstruction_grid(rep, dataset.images[shown], contexts_of(rep, dataset, shown))
-    _save_grid(out_dir, "reconstructions.png", recon)
+    _save_grid(out.reconstructions, recon)
     contexts = None
     if rep.context_dim > 0:
         contexts = dataset.images[_spread(np.unique(dataset.context_index[heldout]), 4)]
     prior = prior_sample_grid(rep, contexts=contexts, generator=_generator(rep, rng_seed))
-    _save_grid(out_dir, "prior_samples.png", prior)
+    _save_grid(out.prior_samples, prior)
     frame = heldout[len(heldout) // 2 : len(heldout) // 2 + 1]
     context = contexts_of(rep, dataset, frame)
     traversal = traversal_grid(rep, dataset.images[frame[0]], None if context is None else context[0])
-    _save_grid(out_dir, "traversals.png", traversal)
+    _save_grid(out.traversals, traversal)
 
 
 def _write_heldout_colour_grids(
-    rep: Representation, colour_dataset: FrameDataset, out_dir: Path, rng_seed: int
+    rep: Representation, colour_dataset: FrameDataset, out: PretrainDir, rng_seed: int
 ) -> None:
     """reconstructions_heldout.png and prior_samples_heldout.png (a row per held-out-colour context,
     for every model, so that samples that ignore the context show it)."""
     shown = _spread(np.arange(len(colour_dataset)), 16)
     recon = reconstruction_grid(rep, colour_dataset.images[shown], contexts_of(rep, colour_dataset, shown))
-    _save_grid(out_dir, "reconstructions_heldout.png", recon)
+    _save_grid(out.heldout_reconstructions, recon)
     contexts = colour_dataset.images[_spread(np.unique(colour_dataset.context_index), 4)]
     prior = prior_sample_grid(rep, contexts=contexts, generator=_generator(rep, rng_seed))
-    _save_grid(out_dir, "prior_samples_heldout.png", prior)
+    _save_grid(out.heldout_prior_samples, prior)
 
 
 def write_diagnostics(
@@ -665,7 +666,7 @@ def write_diagnostics(
     metrics = representation_metrics(rep, dataset, rng_seed)
     if rep.input_kind != "image":
         return metrics
-    out = Path(out_dir)
+    out = PretrainDir(Path(out_dir))
     _write_grids(rep, dataset, out, rng_seed)
     if env_cfg is not None:
         metrics["reward_geometry"] = reward_geometry_metrics(env_cfg, rep, env_cfg.palette, seed=goal_seed)

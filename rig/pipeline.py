@@ -33,26 +33,15 @@ from typing import Any
 import torch
 
 from rig import io
-from rig.agent import RESUMABLE_KEYS
 from rig.config import Config, ConfigError, Palette, flat_settings, section_hash, to_yaml
 from rig.device import resolve_device, set_torch_threads
 from rig.errors import UserError
 from rig.pretrain import make_representation
-from rig.rundir import STAGE_NAMES, RunDir
-from rig.stages import (
-    baseline_stage,
-    collect_stage,
-    evaluate_run,
-    evaluate_stage,
-    pretrain_stage,
-    stored_config,
-    train_stage,
-)
+from rig.rundir import RunDir
+from rig.stages import STAGES, Stage, evaluate_run, stored_config
 
 logger = logging.getLogger(__name__)
 
-DERIVED_STAGES = ("evaluate", "baselines")
-"""Stages recomputed in seconds from the stages before them; a change of settings replaces their products."""
 StageRecord = dict[str, dict[str, Any]]
 
 
@@ -73,7 +62,8 @@ class StageStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class StagePlan:
-    """One stage of a run: the settings that make its products, where they live, and what runs it."""
+    """One declared stage (``rig.stages.STAGES``) under one config: the settings that make its products
+    and where they live."""
 
     name: str
     settings: dict[str, Any]
@@ -81,15 +71,20 @@ class StagePlan:
     resumable: dict[str, Any]
     """settings that may change without discarding the products: the stage then resumes"""
     products: tuple[Path, ...]
-    run: Callable[[Config, bool], None]
+    run: Callable[[Config, bool], object]
+    derived: bool
+    """recomputed in seconds from the stages before it: a change of settings replaces its products"""
+
+    @classmethod
+    def of(cls, stage: Stage, cfg: Config, settings: dict[str, Any]) -> StagePlan:
+        """``stage`` under ``cfg``, whose settings behind it are ``settings``."""
+        resumable = _select(flat_settings(cfg), stage.resumable, ())
+        products = stage.products(RunDir(cfg.run_dir))
+        return cls(stage.name, settings, resumable, products, stage.run, stage.derived)
 
     @property
     def key(self) -> str:
         return section_hash(self.settings)
-
-    @property
-    def derived(self) -> bool:
-        return self.name in DERIVED_STAGES
 
     def status(self, entry: dict[str, Any] | None) -> StageStatus:
         """What to do with this stage, given its entry in ``stages.json``."""
@@ -103,29 +98,27 @@ class StagePlan:
 
 
 def stage_settings(cfg: Config) -> dict[str, dict[str, Any]]:
-    """The settings behind each stage; the state oracle has no collect stage and no VAE settings."""
+    """The settings behind each stage that ``cfg`` runs, those of the stages it reads from included."""
     flat = flat_settings(cfg)
-
-    def select(*names: str, without: Sequence[str] = ()) -> dict[str, Any]:
-        def chosen(key: str) -> bool:
-            return any(key == name or (name.endswith(".") and key.startswith(name)) for name in names)
-
-        return {key: value for key, value in flat.items() if chosen(key) and key not in without}
-
     settings: dict[str, dict[str, Any]] = {}
-    if cfg.vae.kind == "state":
-        # The identity representation needs no frames and has nothing to learn: no VAE setting changes it.
-        settings["pretrain"] = select("vae.kind")
-    else:
-        settings["collect"] = select("seed", "env.id", "env.image_size", "env.palette", "data.")
-        settings["pretrain"] = {**settings["collect"], **select("vae.")}
-    training = select(
-        "seed", "env.", "agent.", "online.", "eval.every", "eval.episodes", without=RESUMABLE_KEYS
-    )
-    settings["train"] = {**settings["pretrain"], **training}
-    settings["evaluate"] = {**settings["train"], **select("agent.total_steps", "env.eval_palette", "eval.")}
-    settings["baselines"] = {**settings["pretrain"], **select("env.", "eval.")}
+    for stage in STAGES:
+        names = stage.settings_for(cfg)
+        if names is None:
+            continue
+        inherited: dict[str, Any] = {}
+        for before in stage.reads:
+            inherited.update(settings.get(before, {}))
+        settings[stage.name] = {**inherited, **_select(flat, names, stage.excluded)}
     return settings
+
+
+def _select(flat: dict[str, Any], names: Sequence[str], without: Sequence[str]) -> dict[str, Any]:
+    """The settings named by ``names``: keys, or sections ending in a dot, less those in ``without``."""
+
+    def chosen(key: str) -> bool:
+        return any(key == name or (name.endswith(".") and key.startswith(name)) for name in names)
+
+    return {key: value for key, value in flat.items() if chosen(key) and key not in without}
 
 
 def stage_keys(cfg: Config) -> dict[str, str]:
@@ -134,14 +127,9 @@ def stage_keys(cfg: Config) -> dict[str, str]:
 
 
 def plan(cfg: Config) -> list[StagePlan]:
-    run = RunDir(cfg.run_dir)
+    """The declared stages that ``cfg`` runs, in order."""
     settings = stage_settings(cfg)
-    resumable = {"train": {"agent.total_steps": cfg.agent.total_steps}}
-    return [
-        StagePlan(name, settings[name], resumable.get(name, {}), run.products(name), RUNNERS[name])
-        for name in STAGE_NAMES
-        if name in settings
-    ]
+    return [StagePlan.of(stage, cfg, settings[stage.name]) for stage in STAGES if stage.name in settings]
 
 
 def preflight(cfg: Config) -> None:
@@ -151,7 +139,7 @@ def preflight(cfg: Config) -> None:
     """
     set_torch_threads(cfg.torch_threads)
     resolve_device(cfg.device)
-    if cfg.vae.kind != "state":
+    if not cfg.vae.is_oracle:
         try:
             with torch.random.fork_rng(devices=[]):  # building it draws initial weights: leave no trace
                 make_representation(cfg.vae, cfg.env.image_size)
@@ -335,33 +323,3 @@ def read_stage_record(run_dir: str | os.PathLike[str]) -> StageRecord:
 
 def _write_stage_record(run: RunDir, record: StageRecord) -> None:
     io.write_json(run.stages, record)
-
-
-# ------------------------------------------------------------------------------ the stages
-def _collect(cfg: Config, progress: bool) -> None:
-    collect_stage(cfg, progress=progress)
-
-
-def _pretrain(cfg: Config, progress: bool) -> None:
-    pretrain_stage(cfg, progress=progress)
-
-
-def _train(cfg: Config, progress: bool) -> None:
-    train_stage(cfg, progress=progress)
-
-
-def _evaluate(cfg: Config, progress: bool) -> None:
-    evaluate_stage(cfg)
-
-
-def _baselines(cfg: Config, progress: bool) -> None:
-    baseline_stage(cfg)
-
-
-RUNNERS: dict[str, Callable[[Config, bool], None]] = {
-    "collect": _collect,
-    "pretrain": _pretrain,
-    "train": _train,
-    "evaluate": _evaluate,
-    "baselines": _baselines,
-}

@@ -36,6 +36,7 @@ from rig.representation import (
     save_representation,
 )
 from rig.representation.checkpoint import load_state_checked
+from rig.rundir import PretrainDir
 
 EpochHook = Callable[[int, RepresentationModule, float], None]
 """Called as ``hook(epoch, model, heldout_loss)`` after every pretraining epoch."""
@@ -54,7 +55,7 @@ class PretrainResult:
 
 def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule:
     """A fresh, untrained representation of the configured kind."""
-    if cfg.kind == "state":
+    if cfg.is_oracle:
         low = [*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low]
         high = [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high]
         return build_representation("state", {"low": low, "high": high})
@@ -86,8 +87,9 @@ def pretrain(
     ``on_epoch(epoch, model, heldout_loss)`` is called after each epoch's checkpoint is written.
     """
     out_dir = Path(out_dir)
-    if cfg.vae.kind == "state":
+    if cfg.vae.is_oracle:
         return save_state_representation(cfg, out_dir)
+    files = PretrainDir(out_dir)
     dataset.check_matches(cfg.env)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -95,8 +97,8 @@ def pretrain(
     trainer = _Trainer(cfg, model, dataset, out_dir, device)
     trainer.fit(progress, on_epoch)
     if cfg.vae.epochs == 0:  # an online run's VAE starts untrained (online.enabled; checked by validate)
-        save_representation(out_dir / "best.pt", model, {"epoch": -1})
-    model = load_representation(out_dir / "best.pt", map_location=device)
+        save_representation(files.best, model, {"epoch": -1})
+    model = load_representation(files.best, map_location=device)
     model.eval()
     metrics = write_diagnostics(
         model,
@@ -107,8 +109,8 @@ def pretrain(
         goal_seed=cfg.eval.seed,
     )
     metrics["training"] = trainer.summary()
-    io.write_json(out_dir / "metrics.json", metrics)
-    return PretrainResult(model, out_dir / "best.pt", metrics)
+    io.write_json(files.metrics, metrics)
+    return PretrainResult(model, files.best, metrics)
 
 
 def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[list[float], list[float]]:
@@ -126,8 +128,9 @@ def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[li
 def save_state_representation(cfg: Config, out_dir: Path) -> PretrainResult:
     """The state oracle's identity representation: nothing to learn, saved so later stages load it alike."""
     model = make_representation(cfg.vae, cfg.env.image_size)
-    save_representation(out_dir / "best.pt", model)
-    return PretrainResult(model, out_dir / "best.pt", {})
+    best = PretrainDir(out_dir).best
+    save_representation(best, model)
+    return PretrainResult(model, best, {})
 
 
 class _Trainer:
@@ -141,7 +144,7 @@ class _Trainer:
         out_dir: Path,
         device: torch.device,
     ) -> None:
-        self.cfg, self.model, self.out_dir, self.device = cfg, model, out_dir, device
+        self.cfg, self.model, self.files, self.device = cfg, model, PretrainDir(out_dir), device
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.vae.lr)
         frames = torch.from_numpy(dataset.images).to(device)
         self.frames = frames.permute(0, 3, 1, 2).contiguous()  # uint8 on the device: 4x less than float
@@ -161,7 +164,7 @@ class _Trainer:
         self._resume()
 
     def fit(self, progress: bool, on_epoch: EpochHook | None = None) -> None:
-        writer = SummaryWriter(log_dir=str(self.out_dir / "tensorboard"))
+        writer = SummaryWriter(log_dir=str(self.files.tensorboard))
         epochs = range(self.start_epoch, self.cfg.vae.epochs)
         try:
             for epoch in tqdm(
@@ -212,7 +215,7 @@ class _Trainer:
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
-                    f"{self.out_dir / 'last.pt'} keeps the last good epoch. Try a lower vae.lr or vae.beta."
+                    f"{self.files.last} keeps the last good epoch. Try a lower vae.lr or vae.beta."
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -247,9 +250,7 @@ class _Trainer:
     def _save(self, epoch: int, heldout_loss: float) -> None:
         if heldout_loss < self.best_loss:
             self.best_loss = heldout_loss
-            save_representation(
-                self.out_dir / "best.pt", self.model, {"epoch": epoch, "heldout_loss": heldout_loss}
-            )
+            save_representation(self.files.best, self.model, {"epoch": epoch, "heldout_loss": heldout_loss})
         # last.pt is a representation checkpoint too, with what resuming needs on top.
         progress = {
             "optimizer": self.optimizer.state_dict(),
@@ -261,11 +262,11 @@ class _Trainer:
             "fingerprint": self.fingerprint,
             "torch_rng": torch.get_rng_state(),
         }
-        save_representation(self.out_dir / "last.pt", self.model, progress)
-        io.write_csv(self.out_dir / "progress.csv", self.history)
+        save_representation(self.files.last, self.model, progress)
+        io.write_csv(self.files.progress, self.history)
 
     def _resume(self) -> None:
-        path = self.out_dir / "last.pt"
+        path = self.files.last
         if not path.exists():
             return
         state = read_checkpoint(path, map_location=self.device)

@@ -32,34 +32,31 @@ from rig.config import Config, ConfigError, flat_settings, load_config
 from rig.errors import CorruptFileError
 from rig.evaluate import EvalPoint, read_eval_curve
 from rig.io import atomic_path, write_text
-from rig.rundir import STAGE_NAMES, RunDir
+from rig.rundir import ReportDir, RunDir
+from rig.stages import STAGE_NAMES
 
-REPORT_NAME = "report.md"
-CURVES_NAME = "learning_curves.png"
-ONLINE_NAME = "online_representation.png"
 ONLINE_PANELS = (
     ("online/goal_coverage_entropy", "goal coverage entropy (nats)", "higher: goals spread wider"),
     ("online/probe_hand_r2", "hand probe R^2", "higher is better"),
     ("online/probe_puck_r2", "puck probe R^2", "higher is better"),
 )
 """Columns of an online run's ``progress.csv`` plotted against env steps (``rig.online``)."""
-ASSETS_DIR = "report_files"
-"""Copies of the images a report shows that do not lie under its own directory."""
 MAX_GIFS = 3
 """Rollout GIFs shown per run."""
 SEED_ONLY_KEYS = ("seed", "run_dir", "device", "torch_threads")
 """Config keys that may differ between runs of one method (the last three do not change results)."""
 REPRESENTATION_NAMES = {"beta_vae": "RIG (beta-VAE)", "cc_vae": "CC-RIG (CC-VAE)", "state": "Oracle (state)"}
 GRIDS = (
-    ("reconstructions.png", "Reconstructions: each row of held-out frames above its reconstructions."),
+    ("reconstructions", "Reconstructions: each row of held-out frames above its reconstructions."),
     (
-        "prior_samples.png",
+        "prior_samples",
         "Prior samples: decoded z ~ N(0, I) (CC-VAE: one context frame, then its samples).",
     ),
-    ("traversals.png", "Traversals: one row per latent dim, from -3 to +3 prior std, the others fixed."),
-    ("reconstructions_heldout.png", "Held-out colours: frames above their reconstructions."),
-    ("prior_samples_heldout.png", "Held-out colours: a context frame, then prior samples under it."),
+    ("traversals", "Traversals: one row per latent dim, from -3 to +3 prior std, the others fixed."),
+    ("heldout_reconstructions", "Held-out colours: frames above their reconstructions."),
+    ("heldout_prior_samples", "Held-out colours: a context frame, then prior samples under it."),
 )
+"""The VAE grids (``PretrainDir`` properties) with their captions, in the order the report shows them."""
 REQUIRED_GRIDS = GRIDS[:3]
 FINAL_METRICS = (
     ("puck_distance_mean", "final puck distance (m)", 3),
@@ -103,14 +100,15 @@ class RunRecord:
 
     @property
     def is_oracle(self) -> bool:
-        return self.config.vae.kind == "state"
+        return self.config.vae.is_oracle
 
     @property
     def layout(self) -> RunDir:
         return RunDir(self.path)
 
     def grids(self) -> list[tuple[Path, str]]:
-        found = [(self.layout.pretrain / name, caption) for name, caption in GRIDS]
+        pretrain = self.layout.pretrain_dir
+        found = [(getattr(pretrain, name), caption) for name, caption in GRIDS]
         return [(path, caption) for path, caption in found if path.is_file()]
 
     def trained_steps(self) -> int | None:
@@ -162,15 +160,13 @@ def build_report(
         *_rollouts_section(groups, target),
         *final_section(runs, groups),
     ]
-    report = target / REPORT_NAME
+    report = ReportDir(target).markdown
     write_text(report, "\n".join(lines).rstrip() + "\n")
     return report
 
 
 def default_out_dir(paths: Sequence[Path]) -> Path:
-    if len(paths) == 1:
-        return paths[0]
-    return Path(os.path.commonpath([p.resolve() for p in paths])) / "report"
+    return ReportDir.for_runs(paths).root
 
 
 def _unique_paths(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -276,7 +272,8 @@ def _missing_representation(run: RunRecord) -> list[str]:
     missing = [] if run.pretrain_metrics is not None else [metrics]
     if run.archived:
         return missing
-    grids = [layout.pretrain / name for name, _ in REQUIRED_GRIDS if not (layout.pretrain / name).is_file()]
+    required = [getattr(layout.pretrain_dir, name) for name, _ in REQUIRED_GRIDS]
+    grids = [grid for grid in required if not grid.is_file()]
     if grids:
         missing.append("the VAE grids " + ", ".join(f"`{_name(layout, grid)}`" for grid in grids))
     return missing
@@ -408,7 +405,7 @@ def _link(out_dir: Path, file: Path, run: RunRecord) -> str:
     source = file.resolve()
     root = out_dir.resolve()
     if not source.is_relative_to(root):
-        target = root / ASSETS_DIR / run.label / file.relative_to(run.path)
+        target = ReportDir(root).assets / run.label / file.relative_to(run.path)
         with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
         source = target
@@ -444,7 +441,7 @@ def _missing_section(runs: Sequence[RunRecord]) -> list[str]:
 
 
 def _representation_size(config: Config) -> str:
-    if config.vae.kind == "state":
+    if config.vae.is_oracle:
         return "4 (hand and puck x, y)"
     if config.vae.kind == "cc_vae":
         return f"z {config.vae.z_dim} + context {config.vae.context_dim}"
@@ -615,7 +612,8 @@ def _curves_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup], ou
     lines = ["## Learning curves", ""]
     if not any(run.curve for run in runs):
         return [*lines, "No run has an evaluation curve (`agent/eval_curve.csv`) yet.", ""]
-    plot_learning_curves(groups, random_baselines(runs), out_dir / CURVES_NAME)
+    curves = ReportDir(out_dir).learning_curves
+    plot_learning_curves(groups, random_baselines(runs), curves)
     episodes = sorted({point.episodes for run in runs for point in run.curve})
     caption = (
         f"Periodic evaluations on real goal images ({', '.join(map(str, episodes))} episodes each): "
@@ -626,7 +624,7 @@ def _curves_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup], ou
         caption += " Lines: mean over seeds; shaded: ± 1 std across seeds (ddof=0)."
     if any(run.random_baseline for run in runs):
         caption += " Dashed: the random policy on the same goals."
-    return [*lines, f"![learning curves]({quote(CURVES_NAME)})", "", caption, ""]
+    return [*lines, f"![learning curves]({quote(curves.name)})", "", caption, ""]
 
 
 def online_progress(run: RunRecord) -> dict[str, list[tuple[float, float]]]:
@@ -732,7 +730,8 @@ def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
             ax.set_xlabel("env steps")
             ax.set_title(f"{ylabel} ({hint})", fontsize=11)
     axes[0].legend(fontsize=8)
-    with atomic_path(out_dir / ONLINE_NAME) as tmp:
+    plot = ReportDir(out_dir).online_representation
+    with atomic_path(plot) as tmp:
         figure.savefig(tmp, format="png", dpi=110)
     caption = (
         "Online representation learning, measured after every VAE update (mean over seeds): the entropy of "
@@ -743,7 +742,7 @@ def _online_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]:
     lines = [
         "## Online representation",
         "",
-        f"![online representation]({quote(ONLINE_NAME)})",
+        f"![online representation]({quote(plot.name)})",
         "",
         caption,
         "",

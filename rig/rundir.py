@@ -2,21 +2,25 @@
 
     config.yaml        the resolved config              stages.json   each stage's key, settings, timing
     data/              frames.npz (+ frames_heldout_colours.npz on the multi-object env)
-    pretrain/          best.pt, last.pt, metrics.json, progress.csv, TensorBoard, diagnostic grids
+    pretrain/          best.pt, last.pt, metrics.json, progress.csv, tensorboard/, diagnostic grids
     agent/             checkpoint.json, checkpoints/, representation.pt, eval_curve.csv, logs/
     eval.json, gifs/   the final evaluation and its rollouts
     baselines/         random.json, a random policy on the same goals
     report.md          the report (with learning_curves.png and the figures it shows)
+    archive.json       only in an archived record (``scripts/archive_runs.py``)
+    source.json        only in a run trained on another run's representation
     .rig.lock          held by the process writing into the directory
 
-Every module that reads or writes a run directory takes its paths from ``RunDir`` (and ``AgentDir`` for
-``agent/``, which ``rig.agent`` also writes on its own).
+This module is the only one that spells these names: every module and script that reads or writes a run
+directory takes its paths from ``RunDir``, ``PretrainDir`` for ``pretrain/`` and ``AgentDir`` for
+``agent/`` (which ``rig.pretrain`` and ``rig.agent`` also write on their own), and ``ReportDir`` for a
+report. ``tests/test_structure.py`` checks that no other module or script spells one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +29,63 @@ from filelock import FileLock, Timeout
 
 from rig.errors import MissingFileError, UserError
 
-STAGE_NAMES = ("collect", "pretrain", "train", "evaluate", "baselines")
-"""The stages in the order they run; each writes the products ``RunDir.products`` names."""
-
 
 class RunDirInUseError(UserError):
     """Another process holds the run directory's lock."""
+
+
+@dataclass(frozen=True)
+class PretrainDir:
+    """What the pretrain stage keeps in ``pretrain/``."""
+
+    root: Path
+
+    @property
+    def best(self) -> Path:
+        """the weights with the lowest held-out loss, loadable with ``load_representation``"""
+        return self.root / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        """the last epoch's weights with what resuming needs (optimiser, progress, random state)"""
+        return self.root / "last.pt"
+
+    @property
+    def metrics(self) -> Path:
+        """the diagnostics of the best weights and the training summary"""
+        return self.root / "metrics.json"
+
+    @property
+    def progress(self) -> Path:
+        """one row of training and held-out metrics per epoch"""
+        return self.root / "progress.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def reconstructions(self) -> Path:
+        """held-out frames above their reconstructions"""
+        return self.root / "reconstructions.png"
+
+    @property
+    def prior_samples(self) -> Path:
+        return self.root / "prior_samples.png"
+
+    @property
+    def traversals(self) -> Path:
+        return self.root / "traversals.png"
+
+    @property
+    def heldout_reconstructions(self) -> Path:
+        """multi-object env: frames of held-out colours above their reconstructions"""
+        return self.root / "reconstructions_heldout.png"
+
+    @property
+    def heldout_prior_samples(self) -> Path:
+        """multi-object env: a held-out-colour context frame, then prior samples under it"""
+        return self.root / "prior_samples_heldout.png"
 
 
 @dataclass(frozen=True)
@@ -135,13 +190,17 @@ class RunDir:
         return self.root / "pretrain"
 
     @property
+    def pretrain_dir(self) -> PretrainDir:
+        return PretrainDir(self.pretrain)
+
+    @property
     def representation(self) -> Path:
         """the pretrained representation with the lowest held-out loss"""
-        return self.pretrain / "best.pt"
+        return self.pretrain_dir.best
 
     @property
     def pretrain_metrics(self) -> Path:
-        return self.pretrain / "metrics.json"
+        return self.pretrain_dir.metrics
 
     @property
     def agent(self) -> AgentDir:
@@ -189,16 +248,15 @@ class RunDir:
     def is_archived(self) -> bool:
         return self.archive_record.is_file()
 
-    def products(self, stage: str) -> tuple[Path, ...]:
-        """What ``stage`` writes; deleting these undoes the stage."""
-        products = {
-            "collect": (self.data,),
-            "pretrain": (self.pretrain,),
-            "train": (self.agent.root,),
-            "evaluate": (self.eval, self.gifs),
-            "baselines": (self.baselines,),
-        }
-        return products[stage]
+    @property
+    def source_record(self) -> Path:
+        """written by ``scripts/train_on_representation.py``: the run whose representation this one reuses"""
+        return self.root / "source.json"
+
+    @property
+    def report(self) -> ReportDir:
+        """a report of this run alone (``rig report RUN_DIR``) lies in the run directory itself"""
+        return ReportDir(self.root)
 
     def is_run(self) -> bool:
         """Whether a rig command has written here (it records the config first)."""
@@ -228,6 +286,38 @@ class RunDir:
             yield
         finally:
             lock.release()
+
+
+@dataclass(frozen=True)
+class ReportDir:
+    """Where ``rig.report`` writes a report: one run's directory, or a folder for several runs."""
+
+    root: Path
+
+    @classmethod
+    def for_runs(cls, run_dirs: Sequence[Path]) -> ReportDir:
+        """One run's report lies in its directory; several runs' in ``report/`` in their common parent."""
+        if len(run_dirs) == 1:
+            return cls(run_dirs[0])
+        return cls(Path(os.path.commonpath([path.resolve() for path in run_dirs])) / "report")
+
+    @property
+    def markdown(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def learning_curves(self) -> Path:
+        return self.root / "learning_curves.png"
+
+    @property
+    def online_representation(self) -> Path:
+        """online runs' diagnostics against env steps"""
+        return self.root / "online_representation.png"
+
+    @property
+    def assets(self) -> Path:
+        """copies of the images the report shows that do not lie under its own directory"""
+        return self.root / "report_files"
 
 
 def _trailing_number(text: str) -> int:

@@ -1,18 +1,22 @@
-"""The stages, each reading the previous stage's product from the run directory and writing its own.
+"""The stages, declared once in ``STAGES``: each reads the previous stage's product from the run directory
+and writes its own.
 
-Where each product lives is ``rig.rundir.RunDir``'s to say. ``rig.pipeline`` runs the stages in order,
-caches them and holds the run directory's lock while they write.
+A stage's declaration says its name, the settings that make its products, the stages it reads from, where
+its products live and the function that runs it. ``rig.pipeline`` runs the declared stages in order,
+caches them and holds the run directory's lock while they write; where each product lives is
+``rig.rundir.RunDir``'s to say. Adding a stage is one ``Stage`` in ``STAGES`` plus its function here.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rig import io
-from rig.agent import TrainResult, load_run, train
+from rig.agent import RESUMABLE_KEYS, TrainResult, load_run, train
 from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect
 from rig.device import resolve_device
@@ -59,7 +63,7 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
     """Train the representation on the run's dataset, resuming an interrupted pretraining."""
     record_config(cfg)
     run = RunDir(cfg.run_dir)
-    if cfg.vae.kind == "state":
+    if cfg.vae.is_oracle:
         return save_state_representation(cfg, run.pretrain)
     paths = dataset_paths(cfg)
     dataset = FrameDataset.load(paths["frames"])
@@ -84,8 +88,11 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
     return train(cfg, representation, RunDir(cfg.run_dir).agent.root, progress=progress)
 
 
-def evaluate_stage(cfg: Config) -> dict[str, Any]:
-    """Evaluate the trained agent on seeded real goals; writes ``eval.json`` and ``gifs/``."""
+def evaluate_stage(cfg: Config, progress: bool = True) -> dict[str, Any]:
+    """Evaluate the trained agent on seeded real goals; writes ``eval.json`` and ``gifs/``.
+
+    It runs in seconds and shows no progress bar; ``progress`` is there because every stage takes it.
+    """
     episodes, seed, gifs = cfg.eval.episodes, cfg.eval.seed, cfg.eval.gifs
     return evaluate_run(cfg.run_dir, episodes=episodes, seed=seed, gifs=gifs, env_cfg=cfg.env)
 
@@ -124,8 +131,8 @@ def evaluate_run(
     return summary
 
 
-def baseline_stage(cfg: Config) -> dict[str, Any]:
-    """A uniformly random policy on the same seeded real goals as ``evaluate_stage``."""
+def baseline_stage(cfg: Config, progress: bool = True) -> dict[str, Any]:
+    """A uniformly random policy on the same seeded real goals as ``evaluate_stage`` (no progress bar)."""
     result = evaluate_random_policy(cfg.env, load_stage_representation(cfg), cfg.eval.episodes, cfg.eval.seed)
     summary = {**result.summary(), "policy": "random", "palette": cfg.env.eval_palette}
     io.write_json(RunDir(cfg.run_dir).random_baseline, summary)
@@ -148,3 +155,90 @@ def stored_config(run_dir: str | os.PathLike[str]) -> Config:
 
 def record_config(cfg: Config) -> None:
     io.write_text(RunDir(cfg.run_dir).config, to_yaml(cfg))
+
+
+# ------------------------------------------------------------------------------ the declaration
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the method, declared once; ``rig.pipeline`` plans, caches and runs it from this."""
+
+    name: str
+    """the stage's name, also its ``rig`` command where it has one and its entry in ``stages.json``"""
+    settings: tuple[str, ...]
+    """the config keys (``seed``) and sections (``vae.``) that shape its products"""
+    products: Callable[[RunDir], tuple[Path, ...]]
+    """where its products live; deleting them undoes the stage, and the first one says it finished"""
+    run: Callable[[Config, bool], object]
+    """``run(cfg, progress)`` writes the products into ``cfg.run_dir``"""
+    reads: tuple[str, ...] = ()
+    """the stages whose products it reads: their settings shape its products too"""
+    excluded: tuple[str, ...] = ()
+    """keys under ``settings`` that do not shape the products"""
+    resumable: tuple[str, ...] = ()
+    """keys that may change without discarding the products: the stage then resumes"""
+    derived: bool = False
+    """recomputed in seconds from the stages before it: a change of settings replaces its products"""
+    oracle_settings: tuple[str, ...] | None = None
+    """the settings for the state oracle, when they differ (``VAEConfig.is_oracle``)"""
+    oracle_runs: bool = True
+    """whether the state oracle runs it (it collects no frames)"""
+
+    def settings_for(self, cfg: Config) -> tuple[str, ...] | None:
+        """The keys that shape this stage's products under ``cfg``; ``None`` when ``cfg`` skips it."""
+        if not cfg.vae.is_oracle:
+            return self.settings
+        if not self.oracle_runs:
+            return None
+        return self.settings if self.oracle_settings is None else self.oracle_settings
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "collect",
+        settings=("seed", "env.id", "env.image_size", "env.palette", "data."),
+        products=lambda run: (run.data,),
+        run=collect_stage,
+        oracle_runs=False,
+    ),
+    Stage(
+        "pretrain",
+        settings=("vae.",),
+        # The identity representation needs no frames and has nothing to learn: no VAE setting changes it.
+        oracle_settings=("vae.kind",),
+        reads=("collect",),
+        products=lambda run: (run.pretrain,),
+        run=pretrain_stage,
+    ),
+    Stage(
+        "train",
+        settings=("seed", "env.", "agent.", "online.", "eval.every", "eval.episodes"),
+        excluded=RESUMABLE_KEYS,
+        resumable=("agent.total_steps",),
+        reads=("pretrain",),
+        products=lambda run: (run.agent.root,),
+        run=train_stage,
+    ),
+    Stage(
+        "evaluate",
+        settings=("agent.total_steps", "env.eval_palette", "eval."),
+        reads=("train",),
+        products=lambda run: (run.eval, run.gifs),
+        run=evaluate_stage,
+        derived=True,
+    ),
+    Stage(
+        "baselines",
+        settings=("env.", "eval."),
+        reads=("pretrain",),
+        products=lambda run: (run.baselines,),
+        run=baseline_stage,
+        derived=True,
+    ),
+)
+"""The stages in the order they run."""
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
+def stage(name: str) -> Stage:
+    """The declared stage called ``name`` (a ``KeyError`` for another name)."""
+    return {declared.name: declared for declared in STAGES}[name]

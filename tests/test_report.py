@@ -17,8 +17,10 @@ from rig.errors import UserError
 from rig.evaluate import EvalPoint, write_eval_curve
 from rig.io import write_json
 from rig.media import save_gif, save_png
-from rig.report import CURVES_NAME, aggregate_curve, build_report
+from rig.report import aggregate_curve, build_report
+from rig.rundir import ReportDir
 
+CURVES_NAME = ReportDir(Path()).learning_curves.name
 CURVE_STEPS = (0, 250, 500, 750, 1000)
 
 
