@@ -50,6 +50,12 @@ PUCK_HALF_HEIGHT = 0.015
 # Keeps sampled hand and puck positions a few millimetres apart, so that a teleported state
 # starts without interpenetration.
 CLEARANCE = 0.005
+TABLE_HALF_WIDTH = 0.25
+"""The top-down camera sees the table square [-0.25, 0.25]^2 metres, walls included: its height times the
+tangent of half its field of view in ``assets/push.xml`` (``tests/test_envs.py`` checks the two agree)."""
+TABLE_RGB = np.array([219.0, 219.0, 209.0]) / 255.0
+"""The table as rendered, in [0, 1]: the 8-bit colour of the ``table`` geom's material in ``assets/push.xml``
+(``tests/test_envs.py`` checks the two agree)."""
 
 
 class PushEnv(gym.Env[dict[str, Array], Array]):

@@ -30,7 +30,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from envs.push import PUCK_GOAL_BOX
 from rig import io
 from rig.config import Config, EnvConfig
-from rig.diagnostics import linear_probe_r2, reconstruction_grid
+from rig.diagnostics.grids import reconstruction_grid
+from rig.diagnostics.probes import linear_probe_r2
 from rig.envs import make_env, push_env
 from rig.errors import CorruptFileError, UserError
 from rig.media import image_grid, save_png

@@ -26,7 +26,7 @@ from rig import io
 from rig.config import Config, VAEConfig
 from rig.data import FrameDataset
 from rig.device import resolve_device
-from rig.diagnostics import contexts_of, encode_dataset, write_diagnostics
+from rig.diagnostics import write_diagnostics
 from rig.errors import UserError
 from rig.representation import (
     RepresentationModule,
@@ -36,6 +36,7 @@ from rig.representation import (
     save_representation,
 )
 from rig.representation.checkpoint import load_state_checked
+from rig.representation.inference import contexts_of, encode_dataset
 from rig.rundir import PretrainDir
 
 EpochHook = Callable[[int, RepresentationModule, float], None]

@@ -299,7 +299,12 @@ class ReportDir:
         """One run's report lies in its directory; several runs' in ``report/`` in their common parent."""
         if len(run_dirs) == 1:
             return cls(run_dirs[0])
-        return cls(Path(os.path.commonpath([path.resolve() for path in run_dirs])) / "report")
+        return cls.inside(Path(os.path.commonpath([path.resolve() for path in run_dirs])))
+
+    @classmethod
+    def inside(cls, folder: Path) -> ReportDir:
+        """A report in ``report/`` of ``folder``."""
+        return cls(folder / "report")
 
     @property
     def markdown(self) -> Path:

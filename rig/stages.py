@@ -9,8 +9,10 @@ caches them and holds the run directory's lock while they write; where each prod
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect
 from rig.device import resolve_device
 from rig.envs import is_multi_object
-from rig.errors import MissingFileError
+from rig.errors import MissingFileError, UserError
 from rig.evaluate import (
     GIF_SCALE,
     check_representation_fits,
@@ -80,12 +82,20 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
     """
     record_config(cfg)
     representation = load_stage_representation(cfg)
-    # An online run fits its goals to its own replay instead (rig.online), never to the collected frames.
+    set_training_goal_prior(cfg, representation, dataset_paths(cfg)["frames"])
+    return train(cfg, representation, RunDir(cfg.run_dir).agent.root, progress=progress)
+
+
+def set_training_goal_prior(cfg: Config, representation: RepresentationModule, frames: Path) -> None:
+    """With ``agent.goal_prior=fitted``, fit the representation's imagined goals to the frames at
+    ``frames`` as the train stage does; otherwise leave its prior as it is.
+
+    An online run fits its goals to its own replay instead (``rig.online``), never to the collected frames.
+    """
     fitted = cfg.agent.goal_prior == "fitted" and not cfg.online.enabled
     if fitted and representation.input_kind == "image":
-        dataset = FrameDataset.load(dataset_paths(cfg)["frames"])
+        dataset = FrameDataset.load(frames)
         representation.set_goal_prior(*fit_goal_prior(representation, dataset))
-    return train(cfg, representation, RunDir(cfg.run_dir).agent.root, progress=progress)
 
 
 def evaluate_stage(cfg: Config, progress: bool = True) -> dict[str, Any]:
@@ -139,6 +149,32 @@ def baseline_stage(cfg: Config, progress: bool = True) -> dict[str, Any]:
     return summary
 
 
+def train_on_representation(
+    source_dir: str | os.PathLike[str], cfg: Config, overrides: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new run in ``cfg.run_dir`` on a copy of another run's frames and pretrained representation: its
+    train, evaluate and baselines stages run on them. Returns the evaluation and the random baseline.
+
+    The new run records the source and the ``overrides`` that made ``cfg`` from the source's config in
+    ``source.json``; the source directory is only read, and ``cfg.run_dir`` must not hold anything yet.
+    """
+    source, out = RunDir(source_dir), RunDir(cfg.run_dir)
+    source.require_run()
+    if not source.representation.is_file():
+        raise MissingFileError(f"{source.root} has no pretrained representation ({source.representation})")
+    if out.root.exists() and any(out.root.iterdir()):
+        raise UserError(f"{out.root} is not empty; choose a new run directory")
+    out.root.mkdir(parents=True, exist_ok=True)
+    with out.lock():
+        record_config(cfg)
+        io.write_text(out.source_record, json.dumps({"source": str(source.root), "overrides": overrides}))
+        shutil.copytree(source.data, out.data)
+        out.pretrain.mkdir()
+        shutil.copy2(source.representation, out.representation)
+        train_stage(cfg)
+        return evaluate_stage(cfg), baseline_stage(cfg)
+
+
 def load_stage_representation(cfg: Config) -> RepresentationModule:
     path = RunDir(cfg.run_dir).representation
     if not path.is_file():
@@ -146,11 +182,11 @@ def load_stage_representation(cfg: Config) -> RepresentationModule:
     return load_representation(path, map_location=resolve_device(cfg.device))
 
 
-def stored_config(run_dir: str | os.PathLike[str]) -> Config:
-    """The config a run directory was made with."""
+def stored_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
+    """The config a run directory was made with, with ``overrides`` (``key=value``) applied."""
     run = RunDir(run_dir)
     run.require_run()
-    return load_config(run.config)
+    return load_config(run.config, overrides)
 
 
 def record_config(cfg: Config) -> None:

@@ -33,14 +33,14 @@ from envs.push import HAND_RADIUS, PUCK_RADIUS
 from rig.agent import load_run
 from rig.config import Config, Palette
 from rig.data import FrameDataset
-from rig.diagnostics import _fit_ridge, contexts_of, encode_dataset
+from rig.diagnostics.probes import fit_ridge
 from rig.evaluate import Policy, RandomPolicy
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
-from rig.pretrain import fit_goal_prior
 from rig.representation import RepresentationModule, load_representation
+from rig.representation.inference import contexts_of, encode_dataset
 from rig.reward_geometry import PARTS, part_interaction, reward_part_shares
 from rig.rundir import RunDir
-from rig.stages import stored_config
+from rig.stages import set_training_goal_prior, stored_config
 
 Array = np.ndarray
 CONTACT = HAND_RADIUS + PUCK_RADIUS + 0.005
@@ -96,8 +96,7 @@ def load(run: RunDir) -> tuple[Config, RepresentationModule, Policy | None]:
         return trained.config, trained.representation.eval(), trained.model
     cfg = stored_config(run.root)
     rep = load_representation(run.representation, map_location="cpu").eval()
-    if cfg.agent.goal_prior == "fitted" and rep.input_kind == "image":
-        rep.set_goal_prior(*fit_goal_prior(rep, FrameDataset.load(run.frames)))
+    set_training_goal_prior(cfg, rep, run.frames)
     return cfg, rep, None
 
 
@@ -109,7 +108,7 @@ def goal_readings(
     train = frames.split(heldout=False)
     z = slice(0, rep.z_dim)
     latents = encode_dataset(rep, frames.images[train], contexts_of(rep, frames, train))[:, z]
-    weights, bias = _fit_ridge(latents.astype(np.float64), frames.states[train].astype(np.float64), 1e-3)
+    weights, bias = fit_ridge(latents.astype(np.float64), frames.states[train].astype(np.float64), 1e-3)
     env = make_latent_env(cfg.env, rep, GoalMode.TRAIN, seed, "train")
     imagined, real, true = [], [], []
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from rig.config import load_config
 from rig.data import FrameDataset
 from rig.device import set_torch_threads
-from rig.diagnostics import representation_metrics
+from rig.diagnostics.metrics import representation_metrics
 from rig.pretrain import pretrain
 from rig.representation import RepresentationModule
 from rig.rundir import RunDir

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from rig.data import FrameDataset
-from rig.diagnostics import representation_metrics
+from rig.diagnostics.metrics import representation_metrics
 from rig.representation import load_representation
 from rig.rundir import RunDir
 

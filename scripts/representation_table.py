@@ -27,6 +27,7 @@ from pathlib import Path
 from scipy import stats
 
 from rig.config import load_config
+from rig.rundir import RunDir
 from rig.stats import summarize
 
 COLUMNS = (
@@ -57,7 +58,7 @@ def run_dir(out: Path, config: str, seed: int) -> Path:
 
 def pretrain_one(config: str, seed: int, out: Path, overrides: list[str]) -> None:
     directory = run_dir(out, config, seed)
-    if (directory / "pretrain" / "metrics.json").is_file():
+    if RunDir(directory).pretrain_metrics.is_file():
         return
     settings = [f"seed={seed}", f"run_dir={directory}", "torch_threads=1", *overrides]
     for stage in ("collect", "pretrain"):
@@ -67,7 +68,7 @@ def pretrain_one(config: str, seed: int, out: Path, overrides: list[str]) -> Non
 
 
 def heldout_metrics(directory: Path) -> dict[str, float] | None:
-    path = directory / "pretrain" / "metrics.json"
+    path = RunDir(directory).pretrain_metrics
     if not path.is_file():
         return None
     heldout = json.loads(path.read_text()).get("heldout_colours")
@@ -81,7 +82,7 @@ def heldout_metrics(directory: Path) -> dict[str, float] | None:
 
 def agent_distance(directory: Path) -> float | None:
     """The final puck distance of the run's agent, when the directory holds a whole run."""
-    path = directory / "eval.json"
+    path = RunDir(directory).eval
     return float(json.loads(path.read_text())["puck_distance_mean"]) if path.is_file() else None
 
 

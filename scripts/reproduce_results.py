@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from rig.report import MethodGroup, build_report, final_section, group_runs, read_run
-from rig.rundir import RunDir
+from rig.rundir import ReportDir, RunDir
 from rig.stats import welch_compare
 from rig.sweep import SWEEP_FILE
 
@@ -154,7 +154,7 @@ def main() -> None:
         print("method against method (negative: the first ends closer to the goal):")
         for first, second in pairs:
             print("  " + compare(first, second, finals))
-    print(f"\ncombined report: {build_report(run_dirs, args.report or args.out / 'report')}")
+    print(f"\ncombined report: {build_report(run_dirs, args.report or ReportDir.inside(args.out).root)}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Train and evaluate an agent on another run's pretrained representation, under changed settings.
 
 The new run directory gets a copy of the source run's frames and pretrained representation, then the
-train, evaluate and baselines stages run on the source run's config with the overrides applied. This
-separates what the representation does from what the task does: for example, an agent on
-``rig/Push-v0`` (one puck colour) with the VAE a multi-colour run pretrained,
+train, evaluate and baselines stages run on the source run's config with the overrides applied
+(``rig.stages.train_on_representation``). This separates what the representation does from what the task
+does: for example, an agent on ``rig/Push-v0`` (one puck colour) with the VAE a multi-colour run
+pretrained,
 
     python3 scripts/train_on_representation.py runs/rig_multicolor --out runs/rig_multicolor_on_push \\
         env.id=rig/Push-v0 env.eval_palette=train
@@ -16,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from rig.config import load_config, to_yaml
 from rig.device import set_torch_threads
-from rig.io import write_text
-from rig.rundir import RunDir
-from rig.stages import baseline_stage, evaluate_stage, train_stage
+from rig.errors import UserError
+from rig.stages import stored_config, train_on_representation
 
 
 def main() -> None:
@@ -33,26 +31,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the new run directory")
     parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
     args = parser.parse_intermixed_args()
-    source, out = RunDir(args.source), RunDir(args.out)
-    source.require_run()
-    if not source.representation.is_file():
-        raise SystemExit(f"{source.root} has no pretrained representation ({source.representation})")
-    if out.root.exists() and any(out.root.iterdir()):
-        raise SystemExit(f"{out.root} is not empty; choose a new --out")
-    cfg = load_config(source.config, [*args.overrides, f"run_dir={out.root}"])
-    set_torch_threads(cfg.torch_threads)
-    out.root.mkdir(parents=True, exist_ok=True)
-    with out.lock():
-        write_text(out.config, to_yaml(cfg))
-        write_text(
-            out.root / "source.json", json.dumps({"source": str(source.root), "overrides": args.overrides})
-        )
-        shutil.copytree(source.data, out.data)
-        out.pretrain.mkdir()
-        shutil.copy2(source.representation, out.representation)
-        train_stage(cfg)
-        print(json.dumps(evaluate_stage(cfg), indent=2, sort_keys=True))
-        print(json.dumps(baseline_stage(cfg), indent=2, sort_keys=True))
+    try:
+        cfg = stored_config(args.source, [*args.overrides, f"run_dir={args.out}"])
+        set_torch_threads(cfg.torch_threads)
+        evaluation, baseline = train_on_representation(args.source, cfg, args.overrides)
+    except UserError as error:
+        raise SystemExit(str(error)) from None
+    print(json.dumps(evaluation, indent=2, sort_keys=True))
+    print(json.dumps(baseline, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":

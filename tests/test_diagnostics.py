@@ -15,9 +15,11 @@ from torch import Tensor, nn
 
 import envs  # noqa: F401  registers the envs
 from envs.appearance import PALETTES
+from envs.push import TABLE_RGB
 from rig import diagnostics as diag
 from rig.config import load_config
 from rig.data import FrameDataset, collect
+from rig.diagnostics import colour, grids, probes
 from rig.representation import CCVAE, BetaVAE, StateRepresentation
 
 IMAGE_SIZE = 48
@@ -75,7 +77,7 @@ class PixelIdentity(nn.Module):
     def decode(self, latent: Tensor) -> Tensor:
         images = latent.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE)
         if self.blank:
-            table = torch.as_tensor(diag.TABLE_RGB, dtype=images.dtype)
+            table = torch.as_tensor(TABLE_RGB, dtype=images.dtype)
             return table[None, :, None, None].expand_as(images)
         return images
 
@@ -114,8 +116,8 @@ def hue_circle_frames(count: int) -> tuple[np.ndarray, np.ndarray]:
     """
     theta = np.radians(np.arange(count) * 360.0 / count + 4.0)
     offsets = np.stack([np.cos(theta - shift) for shift in np.radians([0.0, 120.0, 240.0])], axis=1)
-    colours = diag.TABLE_RGB - 0.36 + 0.4 * offsets
-    frames = np.tile(np.round(diag.TABLE_RGB * 255.0), (count, IMAGE_SIZE, IMAGE_SIZE, 1))
+    colours = TABLE_RGB - 0.36 + 0.4 * offsets
+    frames = np.tile(np.round(TABLE_RGB * 255.0), (count, IMAGE_SIZE, IMAGE_SIZE, 1))
     rows, cols = np.mgrid[:IMAGE_SIZE, :IMAGE_SIZE]
     disc = np.square(rows - IMAGE_SIZE / 2) + np.square(cols - IMAGE_SIZE / 2) <= 36
     frames[:, disc] = np.round(colours * 255.0)[:, None]
@@ -143,9 +145,9 @@ def test_probe_r2_is_one_on_a_linear_relation_and_near_zero_on_noise() -> None:
     rng = np.random.default_rng(0)
     x_train, x_test = rng.normal(size=(300, 5)), rng.normal(size=(200, 5))
     weights, bias = rng.normal(size=(5, 2)), np.array([0.3, -1.0])
-    r2 = diag.linear_probe_r2(x_train, x_train @ weights + bias, x_test, x_test @ weights + bias)
+    r2 = probes.linear_probe_r2(x_train, x_train @ weights + bias, x_test, x_test @ weights + bias)
     assert r2 == pytest.approx(1.0, abs=1e-6)
-    noise_r2 = diag.linear_probe_r2(x_train, rng.normal(size=(300, 2)), x_test, rng.normal(size=(200, 2)))
+    noise_r2 = probes.linear_probe_r2(x_train, rng.normal(size=(300, 2)), x_test, rng.normal(size=(200, 2)))
     assert noise_r2 < 0.1
 
 
@@ -154,7 +156,7 @@ def test_probe_r2_sums_over_target_dims() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2000, 1))
     y = np.concatenate([x, rng.normal(size=(2000, 1))], axis=1)
-    assert diag.linear_probe_r2(x[:1000], y[:1000], x[1000:], y[1000:]) == pytest.approx(0.5, abs=0.05)
+    assert probes.linear_probe_r2(x[:1000], y[:1000], x[1000:], y[1000:]) == pytest.approx(0.5, abs=0.05)
 
 
 def test_knn_probe_recovers_a_folded_code_that_the_linear_probe_misses() -> None:
@@ -164,20 +166,20 @@ def test_knn_probe_recovers_a_folded_code_that_the_linear_probe_misses() -> None
     angle = position * np.pi  # folds [-1, 1] once round the circle
     latent = np.concatenate([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.01, (1500, 2))
     train, test = slice(0, 1000), slice(1000, None)
-    assert diag.linear_probe_r2(latent[train], position[train], latent[test], position[test]) < 0.8
-    assert diag.knn_probe_r2(latent[train], position[train], latent[test], position[test]) > 0.98
+    assert probes.linear_probe_r2(latent[train], position[train], latent[test], position[test]) < 0.8
+    assert probes.knn_probe_r2(latent[train], position[train], latent[test], position[test]) > 0.98
     noise = rng.normal(size=(1500, 2))
-    assert diag.knn_probe_r2(noise[train], position[train], noise[test], position[test]) < 0.1
+    assert probes.knn_probe_r2(noise[train], position[train], noise[test], position[test]) < 0.1
     with pytest.raises(ValueError, match="k=5"):
-        diag.knn_probe_r2(latent[:3], position[:3], latent[test], position[test])
+        probes.knn_probe_r2(latent[:3], position[:3], latent[test], position[test])
 
 
 def test_spearman_is_one_for_an_affine_map_and_near_zero_for_unrelated_latents() -> None:
     rng = np.random.default_rng(0)
     states = rng.uniform(-0.1, 0.1, size=(400, 4))
-    assert diag.distance_rank_correlation(states * 3 + 1, states) == pytest.approx(1.0)
+    assert probes.distance_rank_correlation(states * 3 + 1, states) == pytest.approx(1.0)
     random_latents = rng.normal(size=(400, 4))
-    assert abs(diag.distance_rank_correlation(random_latents, states)) < 0.1
+    assert abs(probes.distance_rank_correlation(random_latents, states)) < 0.1
 
 
 def test_within_episode_spearman_ignores_what_differs_between_episodes() -> None:
@@ -187,21 +189,21 @@ def test_within_episode_spearman_ignores_what_differs_between_episodes() -> None
     # Each episode's latents are its states shifted by a large per-episode offset (e.g. a colour code):
     # across episodes the offset swamps the state, within one episode it cancels.
     latents = states + rng.normal(scale=5.0, size=(40, 4))[episodes]
-    assert diag.distance_rank_correlation(latents, states, rng=np.random.default_rng(1)) < 0.2
-    within = diag.distance_rank_correlation(latents, states, rng=np.random.default_rng(1), groups=episodes)
+    assert probes.distance_rank_correlation(latents, states, rng=np.random.default_rng(1)) < 0.2
+    within = probes.distance_rank_correlation(latents, states, rng=np.random.default_rng(1), groups=episodes)
     assert within == pytest.approx(1.0)
-    first, second = diag._frame_pairs(len(episodes), 2000, np.random.default_rng(2), episodes)
+    first, second = probes._frame_pairs(len(episodes), 2000, np.random.default_rng(2), episodes)
     assert np.all(episodes[first] == episodes[second]) and np.all(first != second)
     with pytest.raises(ValueError, match="no group"):
-        diag._frame_pairs(3, 10, np.random.default_rng(0), np.arange(3))
+        probes._frame_pairs(3, 10, np.random.default_rng(0), np.arange(3))
 
 
 def test_active_units_counts_dims_whose_mean_varies() -> None:
     rng = np.random.default_rng(0)
     scales = np.array([1.0, 0.5, 0.05, 0.001, 0.0])  # variances 1, 0.25, 0.0025, 1e-6, 0
     means = rng.normal(size=(5000, 5)) * scales + 7.0
-    assert diag.active_units(means) == 2
-    assert diag.active_units(means, threshold=0.001) == 3
+    assert probes.active_units(means) == 2
+    assert probes.active_units(means, threshold=0.001) == 3
 
 
 # ---------------------------------------------------------------------------------- objects
@@ -218,7 +220,7 @@ def test_object_mask_covers_the_rendered_puck() -> None:
         image = env.render().astype(int)  # type: ignore[union-attr]
         blue = image[..., 2] - image[..., 0] > 100
         states = np.array([[*hand, *puck]])
-        mask = diag.object_mask(states, np.array([0.04]), IMAGE_SIZE)[0]
+        mask = colour.object_mask(states, np.array([0.04]), IMAGE_SIZE)[0]
         assert mask.sum() > 30
         assert blue[mask].mean() > 0.9, "masked pixels must show the puck"
         assert mask[blue].mean() > 0.85, "most puck pixels must be masked"
@@ -229,57 +231,57 @@ def test_object_reconstruction_error_sees_the_object(datasets: tuple[FrameDatase
     dataset, _ = datasets
     frames = np.arange(50)
     perfect = PixelIdentity()
-    assert diag.object_reconstruction_error(perfect, dataset, frames) == pytest.approx(0.0)
+    assert colour.object_reconstruction_error(perfect, dataset, frames) == pytest.approx(0.0)
     assert perfect.encoded_in_training_mode == [False], "diagnostics run the model in eval mode"
     assert perfect.training, "and restore its training mode afterwards"
     # Blanking the scene to the table colour costs the object's whole contrast with the table.
-    assert diag.object_reconstruction_error(PixelIdentity(blank=True), dataset, frames) > 0.1
+    assert colour.object_reconstruction_error(PixelIdentity(blank=True), dataset, frames) > 0.1
 
 
 def test_colour_detector_finds_rendered_object_hues_even_blurred() -> None:
     frames, colours = rendered_frames("train", range(6))
     heldout_frames, heldout_colours = heldout_colour_frames()
     frames, colours = np.concatenate([frames, heldout_frames]), np.concatenate([colours, heldout_colours])
-    targets = diag.reference_hue(colours)
-    assert diag.hue_distance(diag.detect_object_hue(frames), targets).max() < 1.0
+    targets = colour.reference_hue(colours)
+    assert colour.hue_distance(colour.detect_object_hue(frames), targets).max() < 1.0
     # A VAE decode is blurry: object edges mix with the table, which leaves the hue of the offset alone.
     blurred = ndimage.gaussian_filter(frames.astype(float), sigma=(0, 2, 2, 0)).round().astype(np.uint8)
-    assert diag.hue_distance(diag.detect_object_hue(blurred), targets).max() < 1.5
-    table = np.broadcast_to(np.round(diag.TABLE_RGB * 255).astype(np.uint8), frames.shape)
-    assert np.isnan(diag.detect_object_hue(np.ascontiguousarray(table))).all()
+    assert colour.hue_distance(colour.detect_object_hue(blurred), targets).max() < 1.5
+    table = np.broadcast_to(np.round(TABLE_RGB * 255).astype(np.uint8), frames.shape)
+    assert np.isnan(colour.detect_object_hue(np.ascontiguousarray(table))).all()
 
 
 def test_opponent_hue_matches_hsv_hue_and_wraps_round_the_circle() -> None:
     hues = np.arange(0.0, 360.0, 7.5)
     colours = np.array([colorsys.hsv_to_rgb(hue / 360.0, 0.8, 0.9) for hue in hues])
-    assert diag.hue_distance(diag.opponent_hue(colours), hues).max() < 1.2
-    wrapped = diag.hue_distance(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 270.0]))
+    assert colour.hue_distance(colour.opponent_hue(colours), hues).max() < 1.2
+    wrapped = colour.hue_distance(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 270.0]))
     np.testing.assert_allclose(wrapped, [20.0, 20.0, 180.0])
 
 
 def test_prior_colour_match_rewards_the_context_colour() -> None:
     frames, colours = heldout_colour_frames()
     conditioned = FrameBank(frames, context_dim=1)
-    assert diag.prior_colour_match(conditioned, frames, colours, samples_per_context=3) == 1.0
+    assert colour.prior_colour_match(conditioned, frames, colours, samples_per_context=3) == 1.0
     shuffled = np.roll(colours, 1, axis=0)  # every context now claims a band at least 90 degrees away
-    assert diag.prior_colour_match(conditioned, frames, shuffled, samples_per_context=3) == 0.0
+    assert colour.prior_colour_match(conditioned, frames, shuffled, samples_per_context=3) == 0.0
     # A model that ignores the context shows one colour: it matches one context in three.
     unconditioned = FrameBank(frames, context_dim=0)
-    blind = diag.prior_colour_match(unconditioned, frames, colours, samples_per_context=3)
+    blind = colour.prior_colour_match(unconditioned, frames, colours, samples_per_context=3)
     assert blind == pytest.approx(1 / 3)
     # A model whose samples show only the table has no object in any sample: every sample misses.
-    table = np.broadcast_to(np.round(diag.TABLE_RGB * 255).astype(np.uint8), frames[:1].shape)
+    table = np.broadcast_to(np.round(TABLE_RGB * 255).astype(np.uint8), frames[:1].shape)
     no_object = FrameBank(np.concatenate([table, frames]), context_dim=0)
-    assert diag.prior_colour_match(no_object, frames, colours, samples_per_context=3) == 0.0
+    assert colour.prior_colour_match(no_object, frames, colours, samples_per_context=3) == 0.0
 
 
 def test_prior_colour_match_of_a_context_blind_model_is_the_tolerance_arc() -> None:
     """Over contexts spread evenly round the hue circle, one fixed colour matches 2 * 20 / 360 of them."""
     frames, colours = hue_circle_frames(45)  # 8 degrees apart: 0, 8 and 16 away match, 24 does not
-    assert diag.hue_distance(diag.detect_object_hue(frames), diag.reference_hue(colours)).max() < 1.0
-    assert diag.prior_colour_match(FrameBank(frames, context_dim=1), frames, colours, 2) == 1.0
-    blind = diag.prior_colour_match(FrameBank(frames, context_dim=0), frames, colours, 2)
-    assert blind == pytest.approx(2 * diag.HUE_TOLERANCE / 360.0)
+    assert colour.hue_distance(colour.detect_object_hue(frames), colour.reference_hue(colours)).max() < 1.0
+    assert colour.prior_colour_match(FrameBank(frames, context_dim=1), frames, colours, 2) == 1.0
+    blind = colour.prior_colour_match(FrameBank(frames, context_dim=0), frames, colours, 2)
+    assert blind == pytest.approx(2 * colour.HUE_TOLERANCE / 360.0)
 
 
 # -------------------------------------------------------------------------- grids and files
@@ -294,19 +296,19 @@ def test_grids_have_the_expected_layout(datasets: tuple[FrameDataset, FrameDatas
     images, contexts = dataset.images[:10], dataset.contexts[:10]
     for model in small_models():
         ctx = contexts if model.context_dim else None
-        recon = diag.reconstruction_grid(model, images, ctx, n=10, ncols=4)
+        recon = grids.reconstruction_grid(model, images, ctx, n=10, ncols=4)
         assert recon.shape == (grid_side(6), grid_side(4), 3)  # 3 pairs of rows, the last one padded
         assert (recon[2 : 2 + IMAGE_SIZE, 2 : 2 + IMAGE_SIZE] == images[0]).all()
-        traversal = diag.traversal_grid(model, images[0], None if ctx is None else ctx[0], steps=5)
+        traversal = grids.traversal_grid(model, images[0], None if ctx is None else ctx[0], steps=5)
         assert traversal.shape == (grid_side(model.z_dim), grid_side(5), 3)
         assert model.training, "diagnostics must restore the training mode"
     beta, cc = small_models()
-    assert diag.prior_sample_grid(beta, n=5, rows=3).shape == (grid_side(3), grid_side(5), 3)
-    cc_prior = diag.prior_sample_grid(cc, n=5, contexts=contexts[:3])
+    assert grids.prior_sample_grid(beta, n=5, rows=3).shape == (grid_side(3), grid_side(5), 3)
+    cc_prior = grids.prior_sample_grid(cc, n=5, contexts=contexts[:3])
     assert cc_prior.shape == (grid_side(3), grid_side(6), 3)
     assert (cc_prior[2 : 2 + IMAGE_SIZE, 2 : 2 + IMAGE_SIZE] == contexts[0]).all()
     with pytest.raises(ValueError, match="context"):
-        diag.prior_sample_grid(cc, n=5)
+        grids.prior_sample_grid(cc, n=5)
 
 
 def test_traversal_sweeps_one_dim_per_row_from_minus_to_plus_span() -> None:
@@ -314,7 +316,7 @@ def test_traversal_sweeps_one_dim_per_row_from_minus_to_plus_span() -> None:
     identity = PixelIdentity()
     identity.z_dim = 2
     image = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 128, dtype=np.uint8)
-    grid = diag.traversal_grid(identity, image, steps=3, span=0.5)
+    grid = grids.traversal_grid(identity, image, steps=3, span=0.5)
 
     def tile(row: int, col: int) -> np.ndarray:
         top, left = 2 + row * (IMAGE_SIZE + 2), 2 + col * (IMAGE_SIZE + 2)

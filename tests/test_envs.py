@@ -13,7 +13,16 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401
 from envs.appearance import PALETTES
-from envs.push import HAND_BOX, HAND_GOAL_BOX, PUCK_GOAL_BOX, PUCK_RADIUS, PushEnv
+from envs.push import (
+    ASSET,
+    HAND_BOX,
+    HAND_GOAL_BOX,
+    PUCK_GOAL_BOX,
+    PUCK_RADIUS,
+    TABLE_HALF_WIDTH,
+    TABLE_RGB,
+    PushEnv,
+)
 from envs.scripted import scripted_action
 
 ENV_IDS = ["rig/Push-v0", "rig/PushMultiColor-v0", "rig/PushMultiObject-v0"]
@@ -372,3 +381,19 @@ def test_bad_goals_raise(goal: np.ndarray, message: str) -> None:
 def test_unknown_reset_option_raises() -> None:
     with pytest.raises(ValueError, match="unknown reset options"):
         make().unwrapped.reset(seed=0, options={"goall": np.zeros(4)})
+
+
+def test_table_constants_match_the_scene() -> None:
+    import mujoco
+
+    model = mujoco.MjModel.from_xml_path(str(ASSET))
+    camera = model.camera("topview")
+    seen = camera.pos[2] * np.tan(np.radians(model.cam_fovy[camera.id]) / 2)
+    assert seen == pytest.approx(TABLE_HALF_WIDTH, abs=1e-4)
+    table = model.geom("table").rgba[:3]
+    assert np.array_equal(np.round(table * 255.0), TABLE_RGB * 255.0)
+    env = PushEnv(render_mode="rgb_array", width=48, height=48)
+    env.reset(seed=0)
+    corner = env.render()[8, 40]  # x = 0.17, y = 0.17: bare table, far from hand, puck and walls
+    env.close()
+    assert np.array_equal(corner, TABLE_RGB * 255.0)

@@ -1,0 +1,168 @@
+"""Every number about a representation on a frame dataset, JSON-ready: latent quality on held-out frames,
+the held-out loss, and generalisation to object colours never trained on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rig.data import FrameDataset
+from rig.diagnostics.colour import object_reconstruction_error, prior_colour_match
+from rig.diagnostics.probes import active_units, distance_rank_correlation, knn_probe_r2, linear_probe_r2
+from rig.representation.base import Representation, images_to_tensor
+from rig.representation.inference import (
+    batches,
+    check_contexts,
+    contexts_of,
+    encode_dataset,
+    generator_for,
+    inference,
+    require_images,
+    seeded,
+)
+
+
+def heldout_indices(dataset: FrameDataset) -> np.ndarray:
+    heldout = dataset.split(heldout=True)
+    if len(heldout) == 0:
+        raise ValueError("the dataset has no held-out frames to measure on")
+    return heldout
+
+
+def _latent_quality(
+    rep: Representation, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int
+) -> dict[str, Any]:
+    """Probe R^2 for hand and puck and the distance rank correlation, from (latents, states) pairs.
+
+    For the CC-VAE the latent is the whole RL representation [mu_z, c]; the ``_z_only`` entries use mu_z
+    alone, to show how much of the position z carries by itself.
+    """
+    (train_x, train_s), (test_x, test_s) = train, test
+    metrics: dict[str, Any] = {
+        "probe_r2_hand": linear_probe_r2(train_x, train_s[:, :2], test_x, test_s[:, :2]),
+        "probe_r2_puck": linear_probe_r2(train_x, train_s[:, 2:], test_x, test_s[:, 2:]),
+        "knn_probe_r2_hand": knn_probe_r2(train_x, train_s[:, :2], test_x, test_s[:, :2]),
+        "knn_probe_r2_puck": knn_probe_r2(train_x, train_s[:, 2:], test_x, test_s[:, 2:]),
+        "spearman": distance_rank_correlation(test_x, test_s, rng=np.random.default_rng(seed)),
+    }
+    if rep.context_dim > 0:
+        z_train, z_test = train_x[:, : rep.z_dim], test_x[:, : rep.z_dim]
+        metrics["probe_r2_puck_z_only"] = linear_probe_r2(z_train, train_s[:, 2:], z_test, test_s[:, 2:])
+        metrics["spearman_z_only"] = distance_rank_correlation(
+            z_test, test_s, rng=np.random.default_rng(seed)
+        )
+    return metrics
+
+
+def heldout_loss_metrics(
+    rep: Representation, images: np.ndarray, contexts: np.ndarray | None, seed: int = 0, batch_size: int = 512
+) -> dict[str, Any]:
+    """Frame-weighted means of the loss metrics, the KL of each dim, and ``neg_elbo``.
+
+    ``loss`` is the training objective (KL weighted by beta, and for the CC-VAE with the context
+    reconstruction); ``neg_elbo`` = recon + kl is the negative ELBO of the frame (given its context) with
+    beta = 1, up to the likelihood's constant. ``mse`` is per pixel value, as in the training logs.
+    """
+    check_contexts(images, contexts)
+    totals: dict[str, float] = {}
+    kl_total = np.zeros(rep.z_dim)
+    with inference(rep) as device, seeded(device, seed):
+        for batch in batches(len(images), batch_size):
+            x = images_to_tensor(images[batch], device)
+            context = None if contexts is None else images_to_tensor(contexts[batch], device)
+            count = batch.stop - batch.start
+            for key, value in rep.loss(x, context)[1].items():
+                totals[key] = totals.get(key, 0.0) + value * count
+            kl_total += rep.kl_per_dim(x, context).double().cpu().numpy() * count
+    metrics: dict[str, Any] = {key: value / len(images) for key, value in totals.items()}
+    metrics["neg_elbo"] = metrics["recon"] + metrics["kl"]
+    metrics["kl_per_dim"] = (kl_total / len(images)).tolist()
+    return metrics
+
+
+def representation_metrics(rep: Representation, dataset: FrameDataset, rng_seed: int = 0) -> dict[str, Any]:
+    """Every number about ``rep`` on ``dataset``, JSON-ready; probes are fitted on the train split and
+    everything else is measured on the held-out split. A state representation gets the latent-quality
+    numbers only (its probes are the identity's)."""
+    train, heldout = dataset.split(heldout=False), heldout_indices(dataset)
+    inputs = dataset.images if rep.input_kind == "image" else dataset.states
+    train_x = encode_dataset(rep, inputs[train], contexts_of(rep, dataset, train))
+    test_x = encode_dataset(rep, inputs[heldout], contexts_of(rep, dataset, heldout))
+    metrics: dict[str, Any] = {"num_train": len(train), "num_heldout": len(heldout)}
+    metrics.update(
+        _latent_quality(rep, (train_x, dataset.states[train]), (test_x, dataset.states[heldout]), rng_seed)
+    )
+    if rep.input_kind == "image":
+        metrics.update(
+            heldout_loss_metrics(rep, dataset.images[heldout], contexts_of(rep, dataset, heldout), rng_seed)
+        )
+        metrics["active_units"] = active_units(test_x[:, : rep.z_dim])
+        metrics["object_recon_mse"] = object_reconstruction_error(rep, dataset, heldout)
+    return metrics
+
+
+def heldout_colour_metrics(
+    rep: Representation, dataset: FrameDataset, colour_dataset: FrameDataset, rng_seed: int = 0
+) -> dict[str, Any]:
+    """Generalisation to object colours never trained on (frames of the held-out palette).
+
+    Positions are read from the position part of the representation, z (the whole latent of a beta-VAE,
+    mu_z without the context c of a CC-VAE). The probes are fitted on the train split of ``dataset``
+    (training palette) and tested on every frame of ``colour_dataset``. ``spearman`` ranks z distances
+    over random pairs of frames; ``spearman_within_episode`` ranks distances of the whole RL
+    representation over pairs from one episode (one object), as the latent reward compares them. The
+    object error is measured on every frame; prior samples are drawn under each episode's context frame
+    and must show its hue (``prior_colour_match``).
+    """
+    require_images(rep, "heldout_colour_metrics")
+    train, every = dataset.split(heldout=False), np.arange(len(colour_dataset))
+    train_x = encode_dataset(rep, dataset.images[train], contexts_of(rep, dataset, train))
+    test_x = encode_dataset(rep, colour_dataset.images, contexts_of(rep, colour_dataset, every))
+    z = slice(0, rep.z_dim)
+    train_s, test_s = dataset.states[train], colour_dataset.states
+    rng = np.random.default_rng(rng_seed)
+    metrics: dict[str, Any] = {"num_frames": len(colour_dataset)}
+    for name, part in (("hand", slice(0, 2)), ("puck", slice(2, 4))):
+        metrics[f"probe_r2_{name}"] = linear_probe_r2(
+            train_x[:, z], train_s[:, part], test_x[:, z], test_s[:, part]
+        )
+        metrics[f"knn_probe_r2_{name}"] = knn_probe_r2(
+            train_x[:, z], train_s[:, part], test_x[:, z], test_s[:, part]
+        )
+    metrics["spearman"] = distance_rank_correlation(test_x[:, z], test_s, rng=rng)
+    metrics["spearman_within_episode"] = distance_rank_correlation(
+        test_x, test_s, rng=rng, groups=colour_dataset.episodes
+    )
+    metrics["object_recon_mse"] = object_reconstruction_error(rep, colour_dataset, every)
+    contexts = np.unique(colour_dataset.context_index)
+    metrics["num_contexts"] = len(contexts)
+    metrics["prior_colour_match"] = prior_colour_match(
+        rep,
+        colour_dataset.images[contexts],
+        colour_dataset.object_rgb[contexts],
+        generator=generator_for(rep, rng_seed),
+    )
+    metrics["prior_colour_match_fitted"] = _fitted_prior_colour_match(
+        rep, train_x[:, z], colour_dataset, contexts, rng_seed
+    )
+    return metrics
+
+
+def _fitted_prior_colour_match(
+    rep: Representation, train_z: np.ndarray, colour_dataset: FrameDataset, contexts: np.ndarray, seed: int
+) -> float:
+    """``prior_colour_match`` with z drawn as the agent's imagined goals are by default: from a diagonal
+    Gaussian fitted to the training frames' z means (``agent.goal_prior=fitted``). N(0, I) draws also land
+    on dims and ends the encoder never uses, where decoded colours drift."""
+    previous = getattr(rep, "goal_prior", None)
+    rep.set_goal_prior(train_z.mean(axis=0).tolist(), np.maximum(train_z.std(axis=0), 1e-6).tolist())
+    try:
+        return prior_colour_match(
+            rep,
+            colour_dataset.images[contexts],
+            colour_dataset.object_rgb[contexts],
+            generator=generator_for(rep, seed),
+        )
+    finally:
+        rep.set_goal_prior(*(previous if previous is not None else (None, None)))
