@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rig import io
-from rig.agent import RESUMABLE_KEYS, TrainResult, load_run, train
+from rig.agent import RESUMABLE_KEYS, TrainResult, train
+from rig.checkpoints import load_run
 from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect
 from rig.device import resolve_device

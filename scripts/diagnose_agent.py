@@ -30,7 +30,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.push import HAND_RADIUS, PUCK_RADIUS
-from rig.agent import load_run
+from rig.checkpoints import load_run
 from rig.config import Config, Palette
 from rig.data import FrameDataset
 from rig.diagnostics.probes import fit_ridge

@@ -14,14 +14,8 @@ from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
-from rig.agent import (
-    TrainResult,
-    load_run,
-    make_agent,
-    make_training_env,
-    read_checkpoint_record,
-    train,
-)
+from rig.agent import TrainResult, make_agent, make_training_env, train
+from rig.checkpoints import load_run, read_checkpoint_record
 from rig.config import Config, ConfigError, VAEConfig, load_config
 from rig.device import resolve_device
 from rig.errors import CorruptFileError

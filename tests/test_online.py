@@ -13,7 +13,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from test_agent import StopAt
 
-from rig.agent import load_run, read_checkpoint_record, train
+from rig.agent import train
+from rig.checkpoints import load_run, read_checkpoint_record
 from rig.config import ConfigError, load_config
 from rig.latent_env import GoalMode, make_latent_env
 from rig.online import FrameReplayBuffer, OnlineVAE

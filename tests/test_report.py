@@ -17,7 +17,8 @@ from rig.errors import UserError
 from rig.evaluate import EvalPoint, write_eval_curve
 from rig.io import write_json
 from rig.media import save_gif, save_png
-from rig.report import aggregate_curve, build_report
+from rig.report import build_report
+from rig.report.runs import aggregate_curve
 from rig.rundir import ReportDir
 
 CURVES_NAME = ReportDir(Path()).learning_curves.name
@@ -276,7 +277,8 @@ def test_report_of_a_real_debug_run(tmp_path: Path) -> None:
 def test_the_online_table_splits_coverage_at_the_skew_start_and_averages_over_seeds() -> None:
     from types import SimpleNamespace
 
-    from rig.report import MethodGroup, online_summary_table
+    from rig.report import MethodGroup
+    from rig.report.online import online_summary_table
 
     config = load_config("debug_skewfit", ["online.skew_start_steps=1000"])
     group = MethodGroup("Skew-Fit", [SimpleNamespace(config=config)])  # type: ignore[list-item]

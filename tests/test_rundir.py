@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.agent import read_checkpoint_record
+from rig.checkpoints import read_checkpoint_record
 from rig.cli import main
 from rig.config import load_config
 from rig.evaluate import read_eval_curve

@@ -162,7 +162,7 @@ def test_diagnose_agent_loads_a_pretrained_only_run_with_the_fitted_goal_prior(
 ) -> None:
     import shutil
 
-    from rig.agent import load_run
+    from rig.checkpoints import load_run
 
     diagnose = load_script("diagnose_agent")
     pretrained = tmp_path / "pretrained"
@@ -175,7 +175,7 @@ def test_diagnose_agent_loads_a_pretrained_only_run_with_the_fitted_goal_prior(
 
 def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_debug_run: Path) -> None:
     diagnose = load_script("diagnose_agent")
-    from rig.agent import load_run
+    from rig.checkpoints import load_run
     from rig.envs import make_env
 
     trained = load_run(multicolour_debug_run / "agent")
