@@ -44,7 +44,7 @@ from rig.device import resolve_device
 from rig.errors import UserError
 from rig.evaluate import EvalPoint, read_eval_curve
 from rig.latent_env import GoalMode, make_latent_env
-from rig.logger import make_logger
+from rig.logger import EvalCurveCSV, ProgressCSV, make_logger
 from rig.online import (
     PROBE_FRAMES,
     FrameReplayBuffer,
@@ -169,7 +169,8 @@ def train(
     curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
     curve = curve if resumed else []
     resume_from = model.num_timesteps if resumed else None
-    model.set_logger(make_logger(run.progress, run.logs, resume_from))
+    writers = ProgressCSV(run.progress, resume_from), EvalCurveCSV(run.eval_curve, resume_from)
+    model.set_logger(make_logger(run.logs, *writers))
     eval_env = make_latent_env(
         cfg.env, representation, GoalMode.EVAL, seed=cfg.eval.seed, palette=cfg.env.eval_palette
     )

@@ -12,12 +12,15 @@ from tqdm import tqdm
 
 from rig.checkpoints import save_checkpoint
 from rig.config import Config
-from rig.evaluate import EvalPoint, run_goal_episodes, write_eval_curve
+from rig.evaluate import EVAL_CURVE_FIELDS, EvalPoint, run_goal_episodes
 from rig.latent_env import LatentGoalEnv
+from rig.logger import EVAL_PREFIX
 from rig.online import OnlineVAE
 from rig.rundir import AgentDir
 
 logger = logging.getLogger(__name__)
+CURVE_ONLY = ("csv", "tensorboard")
+"""Evaluation records that only the learning curve keeps: ``progress.csv`` and TensorBoard show the means."""
 
 
 class ProgressBar(BaseCallback):
@@ -93,9 +96,9 @@ class PeriodicEvaluation(BaseCallback):
         result = run_goal_episodes(self.model, self.eval_env, eval_cfg.episodes, eval_cfg.seed)
         point = EvalPoint.from_result(self.num_timesteps, result)
         self.curve.append(point)
-        write_eval_curve(self.run.eval_curve, self.curve)
-        for name in ("puck_distance", "hand_distance", "success_rate"):
-            self.logger.record(f"eval/{name}", getattr(point, name))
+        for name in (field for field in EVAL_CURVE_FIELDS if field != "steps"):  # rig.logger.EvalCurveCSV
+            plotted = name in ("puck_distance", "hand_distance", "success_rate")
+            self.logger.record(f"{EVAL_PREFIX}{name}", getattr(point, name), None if plotted else CURVE_ONLY)
         self.logger.dump(self.num_timesteps)
         logger.info(
             "step %d: final puck distance %.3f m, hand distance %.3f m, success %.0f%%",

@@ -169,6 +169,28 @@ def run_pipeline(
         return dict(json.loads(run.eval.read_text()))
 
 
+def run_until(cfg: Config, name: str, progress: bool = True, overwrite: bool = False) -> None:
+    """Run every stage up to and including ``name`` that is not already done, cached like ``run_pipeline``
+    runs them (``rig.sweep`` runs representation sweeps up to ``pretrain`` with it).
+
+    As for ``rig collect`` and then ``rig NAME``, a change that invalidates a stage after ``name`` is
+    refused too, or with ``overwrite`` its products are deleted.
+    """
+    preflight(cfg)
+    stages = plan(cfg)
+    position = _position(cfg, stages, name)
+    with RunDir(cfg.run_dir).lock():
+        _run_stages(cfg, stages, stages[: position + 1], overwrite, progress)
+
+
+def _position(cfg: Config, stages: list[StagePlan], name: str) -> int:
+    """Where the stage ``name`` runs among ``stages``; an error when ``cfg`` runs no such stage."""
+    names = [stage.name for stage in stages]
+    if name not in names:
+        raise ConfigError(f"vae.kind={cfg.vae.kind} runs no {name} stage; its stages are {', '.join(names)}")
+    return names.index(name)
+
+
 def run_stage(cfg: Config, name: str, progress: bool = True, overwrite: bool = False) -> None:
     """Run one stage (``rig collect``, ``pretrain`` or ``train``), cached like ``run_pipeline`` runs it.
 
@@ -177,10 +199,7 @@ def run_stage(cfg: Config, name: str, progress: bool = True, overwrite: bool = F
     """
     preflight(cfg)
     stages = plan(cfg)
-    names = [stage.name for stage in stages]
-    if name not in names:
-        raise ConfigError(f"vae.kind={cfg.vae.kind} runs no {name} stage; its stages are {', '.join(names)}")
-    position = names.index(name)
+    position = _position(cfg, stages, name)
     run = RunDir(cfg.run_dir)
     with run.lock():
         record = read_stage_record(run.root)

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
@@ -28,6 +27,7 @@ from rig.data import FrameDataset
 from rig.device import resolve_device
 from rig.diagnostics import write_diagnostics
 from rig.errors import UserError
+from rig.logger import ProgressCSV, make_logger
 from rig.representation import (
     RepresentationModule,
     build_representation,
@@ -165,7 +165,9 @@ class _Trainer:
         self._resume()
 
     def fit(self, progress: bool, on_epoch: EpochHook | None = None) -> None:
-        writer = SummaryWriter(log_dir=str(self.files.tensorboard))
+        resume_from = self.start_epoch - 1 if self.start_epoch > 0 else None
+        csv_format = ProgressCSV(self.files.progress, resume_from, step_key="epoch")
+        log = make_logger(self.files.tensorboard, csv_format, tensorboard_prefix="pretrain/")
         epochs = range(self.start_epoch, self.cfg.vae.epochs)
         try:
             for epoch in tqdm(
@@ -179,13 +181,13 @@ class _Trainer:
                 row = {"epoch": float(epoch), **self._train_epoch(epoch), **self._heldout_metrics()}
                 self.history.append(row)
                 for key, value in row.items():
-                    if key != "epoch":
-                        writer.add_scalar(f"pretrain/{key}", value, epoch)
+                    log.record(key, value, exclude="tensorboard" if key == "epoch" else None)
+                log.dump(epoch)
                 self._save(epoch, row["heldout/loss"])
                 if on_epoch is not None:
                     on_epoch(epoch, self.model, row["heldout/loss"])
         finally:
-            writer.close()
+            log.close()
 
     def summary(self) -> dict[str, float | str]:
         rate = self.images_seen / self.train_seconds if self.train_seconds else float("nan")
@@ -264,7 +266,6 @@ class _Trainer:
             "torch_rng": torch.get_rng_state(),
         }
         save_representation(self.files.last, self.model, progress)
-        io.write_csv(self.files.progress, self.history)
 
     def _resume(self) -> None:
         path = self.files.last

@@ -39,6 +39,7 @@ class PretrainDir:
     """What the pretrain stage keeps in ``pretrain/``."""
 
     root: Path
+    """``pretrain/`` of a run, or the folder that ``rig.pretrain.pretrain`` is given"""
 
     @property
     def best(self) -> Path:
@@ -293,6 +294,7 @@ class ReportDir:
     """Where ``rig.report`` writes a report: one run's directory, or a folder for several runs."""
 
     root: Path
+    """the folder that holds ``report.md`` and its figures"""
 
     @classmethod
     def for_runs(cls, run_dirs: Sequence[Path]) -> ReportDir:

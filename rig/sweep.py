@@ -364,14 +364,19 @@ def import_ray() -> ModuleType:
     return ray
 
 
-def run_trial(params: dict[str, Any], configs: dict[str, dict[str, Any]]) -> None:
-    """Ray Tune's function trainable: one ``rig run`` of the trial named in ``params``."""
+def run_trial(params: dict[str, Any], configs: dict[str, dict[str, Any]], until: str | None = None) -> None:
+    """Ray Tune's function trainable: one ``rig run`` of the trial named in ``params``, or its stages up to
+    ``until``; such a trial reports the stage it reached in place of a final evaluation."""
     from ray import tune
 
-    from rig.pipeline import run_pipeline
+    from rig.pipeline import run_pipeline, run_until
 
     cfg = from_dict(configs[params["trial"]])
-    tune.report({"eval": run_pipeline(cfg, progress=False)})
+    if until is None:
+        tune.report({"eval": run_pipeline(cfg, progress=False)})
+    else:
+        run_until(cfg, until, progress=False)
+        tune.report({"eval": {"done": until}})
 
 
 def _start_ray(ray: ModuleType, address: str | None) -> bool:
@@ -390,15 +395,17 @@ def _start_ray(ray: ModuleType, address: str | None) -> bool:
 
 
 def tune_trials(
-    configs: Mapping[str, Config], storage: Path, resources: Mapping[str, float]
+    configs: Mapping[str, Config], storage: Path, resources: Mapping[str, float], until: str | None = None
 ) -> dict[str, TrialReport]:
-    """Run one Tune trial per config (keyed by trial name); Ray must be initialised."""
+    """Run one Tune trial per config (keyed by trial name), each up to the stage ``until`` (default: all);
+    Ray must be initialised."""
     from ray import tune
 
     def trial_dirname(trial: Any) -> str:
         return str(trial.config["trial"])
 
-    trainable = tune.with_parameters(run_trial, configs={name: to_dict(cfg) for name, cfg in configs.items()})
+    configs_dict = {name: to_dict(cfg) for name, cfg in configs.items()}
+    trainable = tune.with_parameters(run_trial, configs=configs_dict, until=until)
     tuner = tune.Tuner(
         tune.with_resources(trainable, dict(resources)),
         param_space={"trial": tune.grid_search(list(configs))},
@@ -426,13 +433,15 @@ def run_sweep(
     sweep_dir: str | os.PathLike[str] | None = None,
     address: str | None = None,
     resources: Mapping[str, float] | None = None,
+    until: str | None = None,
 ) -> SweepResult:
     """Run every trial of the sweep on Ray, then write ``sweep.json`` and the combined report.
 
     ``resources`` per trial default to one CPU; add ``"gpu": 1`` for GPU trials (Ray hides GPUs from
-    trials that do not ask for one). An already initialised Ray is used as it is; otherwise this starts a
-    local instance, or connects to ``address``, and shuts it down at the end. Raises ``SweepError`` after
-    writing everything when no trial succeeded.
+    trials that do not ask for one). ``until`` names the last stage each trial runs (e.g. ``pretrain`` for
+    a sweep of representations); by default trials run every stage. An already initialised Ray is used as
+    it is; otherwise this starts a local instance, or connects to ``address``, and shuts it down at the end.
+    Raises ``SweepError`` after writing everything when no trial succeeded.
     """
     root = Path(sweep_dir) if sweep_dir is not None else Path("runs") / f"sweep-{Path(config).stem}"
     root = root.resolve()
@@ -442,7 +451,7 @@ def run_sweep(
     started = _start_ray(ray, address)
     try:
         configs = {trial.name: cfg for trial, cfg in planned}
-        reports = tune_trials(configs, root / RAY_DIR, resources or {"cpu": 1})
+        reports = tune_trials(configs, root / RAY_DIR, resources or {"cpu": 1}, until)
     finally:
         if started:
             ray.shutdown()

@@ -1,10 +1,11 @@
 """Pretrain the representations of several configs over seeds, then tabulate their held-out-colour metrics.
 
-Each (config, seed) is collected and pretrained into ``--out/<config>/seed=<seed>`` with the ordinary
-``rig collect`` and ``rig pretrain`` commands, ``--jobs`` at a time with one torch thread each; one whose
-``pretrain/metrics.json`` exists is not run again. The table gives, per config, the mean ± sample std over
-seeds of what ``rig pretrain`` measures on frames of colours never seen in training (the ``heldout_colours``
-entry of ``metrics.json``), and the number of seeds that meet the CC-RIG targets of the config's env.
+Each (config, seed) is collected and pretrained into ``--out/<config>/seed=<seed>`` by ``rig.sweep``, one
+sweep per config that stops after the pretrain stage, ``--jobs`` trials at a time with one torch thread
+each; one whose ``pretrain/metrics.json`` exists is not run again. The table gives, per config, the mean ±
+sample std over seeds of what ``rig pretrain`` measures on frames of colours never seen in training (the
+``heldout_colours`` entry of ``metrics.json``), and the number of seeds that meet the CC-RIG targets of the
+config's env.
 Where the directories hold whole runs (an agent's ``eval.json`` beside the pretraining), it also asks which
 measure predicts the agent: the Spearman rank correlation, over every run of every config given, between
 each measure and the agent's final puck distance.
@@ -19,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
+import os
 from pathlib import Path
 
 from scipy import stats
@@ -29,6 +28,7 @@ from scipy import stats
 from rig.config import load_config
 from rig.rundir import RunDir
 from rig.stats import summarize
+from rig.sweep import run_sweep
 
 COLUMNS = (
     ("probe_r2_hand", "probe R² hand (z)"),
@@ -56,15 +56,18 @@ def run_dir(out: Path, config: str, seed: int) -> Path:
     return out / config / f"seed={seed}"
 
 
-def pretrain_one(config: str, seed: int, out: Path, overrides: list[str]) -> None:
-    directory = run_dir(out, config, seed)
-    if RunDir(directory).pretrain_metrics.is_file():
-        return
-    settings = [f"seed={seed}", f"run_dir={directory}", "torch_threads=1", *overrides]
-    for stage in ("collect", "pretrain"):
-        command = [sys.executable, "-m", "rig", stage, config, *settings]
-        print("$", " ".join(command), flush=True)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+def pretrain(configs: list[str], seeds: list[int], out: Path, overrides: list[str], jobs: int) -> None:
+    """Collect and pretrain each (config, seed) not yet pretrained: one ``rig.sweep`` per config, up to the
+    pretrain stage, ``jobs`` trials at a time with one torch thread each."""
+    cpus_per_trial = (os.cpu_count() or 1) / jobs
+    for config in configs:
+        missing = [
+            seed for seed in seeds if not RunDir(run_dir(out, config, seed)).pretrain_metrics.is_file()
+        ]
+        if missing:
+            run_sweep(
+                config, overrides, missing, out / config, resources={"cpu": cpus_per_trial}, until="pretrain"
+            )
 
 
 def heldout_metrics(directory: Path) -> dict[str, float] | None:
@@ -163,10 +166,7 @@ def main() -> None:
     if not configs or not seeds or args.jobs < 1:
         parser.error("give at least one config and one seed, and --jobs >= 1")
     if not args.no_run:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            jobs = [pool.submit(pretrain_one, c, s, args.out, overrides) for s in seeds for c in configs]
-            for job in jobs:
-                job.result()
+        pretrain(configs, seeds, args.out, overrides, args.jobs)
     print("\n".join(table(configs, seeds, args.out)))
     print("\n".join(per_seed(configs, seeds, args.out)))
     print("\n".join(predictors(configs, seeds, args.out)))
