@@ -2,7 +2,8 @@
 
 ``gymnasium.make("rig/Push-v0")`` is the single-puck visual pusher. ``"rig/PushMultiColor-v0"`` redraws the
 puck's colour at every reset and keeps its size and shape (the CC-RIG paper's multi-colour pusher);
-``"rig/PushMultiObject-v0"`` redraws colour, size and shape (a harder setting).
+``"rig/PushMultiObject-v0"`` redraws colour, size and shape (a harder setting). ``"rig/Door-v0"`` is the
+door-opening task: the hand swings a hinged door to a goal angle (Skew-Fit's door, in the plane).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ _default_headless_gl()
 
 import gymnasium  # noqa: E402
 
+from envs.door import DoorEnv  # noqa: E402
 from envs.push import PUCK_RADIUS, PushEnv  # noqa: E402
 
-__all__ = ["PushEnv"]
+__all__ = ["DoorEnv", "PushEnv"]
 
 gymnasium.register(id="rig/Push-v0", entry_point="envs.push:PushEnv", max_episode_steps=50)
 gymnasium.register(
@@ -39,3 +41,4 @@ gymnasium.register(
     max_episode_steps=50,
     kwargs={"multi_object": True},
 )
+gymnasium.register(id="rig/Door-v0", entry_point="envs.door:DoorEnv", max_episode_steps=50)
