@@ -119,6 +119,7 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     }
     if cfg.online.enabled:
         buffer_kwargs["image_size"] = cfg.env.image_size
+        buffer_kwargs["state_dim"] = env.get_attr("state_dim")[0]
     common: dict[str, Any] = {
         "policy": "MultiInputPolicy",
         "env": env,
@@ -250,10 +251,12 @@ def restore_agent(
     algo = ALGORITHMS[record.config.agent.algo]
     state_path = record.training_state_path
     state = None if state_path is None else _read_training_state(state_path)
+    # An env without snapshots (rig.goal_env) restarts its interrupted episode, as an old checkpoint does.
+    mid_episode = state is not None and state["envs"] is not None
     with _reading(record.agent_path, record.replay_buffer_path):
-        model = algo.load(record.agent_path, env=env, device=device, force_reset=state is None)
-        model.load_replay_buffer(record.replay_buffer_path, truncate_last_traj=state is None)
-    if state is not None:
+        model = algo.load(record.agent_path, env=env, device=device, force_reset=not mid_episode)
+        model.load_replay_buffer(record.replay_buffer_path, truncate_last_traj=not mid_episode)
+    if state is not None and mid_episode:
         try:
             restore_envs(env, state)
         except (KeyError, TypeError, ValueError) as error:
@@ -424,16 +427,13 @@ class PeriodicEvaluation(BaseCallback):
         point = EvalPoint.from_result(self.num_timesteps, result)
         self.curve.append(point)
         write_eval_curve(self.run.eval_curve, self.curve)
-        for name in ("puck_distance", "hand_distance", "success_rate"):
+        for name in (*point.metric_names, "success_rate"):
             self.logger.record(f"eval/{name}", getattr(point, name))
         self.logger.dump(self.num_timesteps)
-        logger.info(
-            "step %d: final puck distance %.3f m, hand distance %.3f m, success %.0f%%",
-            point.steps,
-            point.puck_distance,
-            point.hand_distance,
-            100 * point.success_rate,
+        finals = ", ".join(
+            f"{name.replace('_', ' ')} {point.values[name]:.3f}" for name in point.metric_names
         )
+        logger.info("step %d: final %s, success %.0f%%", point.steps, finals, 100 * point.success_rate)
 
 
 # ----------------------------------------------------------------------------- train

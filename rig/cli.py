@@ -70,7 +70,9 @@ def _train(cfg: Config, overwrite: bool) -> None:
     curve = read_eval_curve(RunDir(cfg.run_dir).agent.eval_curve)
     if curve:
         last = curve[-1]
-        print(f"after {last.steps} steps: puck {last.puck_distance:.3f} m, success {last.success_rate:.0%}")
+        headline = last.metric_names[0]
+        value, success = last.values[headline], last.success_rate
+        print(f"after {last.steps} steps: {headline} {value:.3f}, success {success:.0%}")
 
 
 def _run(cfg: Config, overwrite: bool) -> None:
