@@ -39,3 +39,9 @@ gymnasium.register(
     max_episode_steps=50,
     kwargs={"multi_object": True},
 )
+# Envs written by others, adapted to rig's env protocol (rig.goal_env). Their modules load only when made.
+gymnasium.register(id="rig/Pusher-v5", entry_point="envs.gym_pusher:make_goal_pusher", max_episode_steps=100)
+# Needs the "robotics" extra (gymnasium-robotics); without it, making the env says how to install it.
+gymnasium.register(
+    id="rig/PointMaze_UMaze-v3", entry_point="envs.point_maze:make_point_maze", max_episode_steps=300
+)
