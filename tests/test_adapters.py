@@ -140,12 +140,16 @@ def test_pusher_teleport_refuses_the_arm_position() -> None:
     env.reset(seed=0)
     wrapped = adapter(env)
     data = wrapped.pusher.data
-    data.qpos[:7] = [0.0, 0.9, 0.0, -1.0, 0.0, -0.6, 0.0]  # the hand down on the table
+    data.qpos[:7] = [0.64, 0.9, 0.0, -1.0, 0.0, -0.6, 0.0]  # the hand down on the table, in the region
     wrapped.set_to_state(wrapped.sample_state())  # places the puck clear of the arm
-    tip = data.xpos[wrapped._ids.tip_body][:2] + [-0.1, 0.0]
-    if np.all(tip >= GOAL_BOX[0]) and np.all(tip <= GOAL_BOX[1]):
-        with pytest.raises(ValueError, match="overlaps the arm"):
-            wrapped.set_to_state(tip)
+    tip = data.xpos[wrapped._ids.tip_body][:2].copy()
+    assert np.all(tip >= GOAL_BOX[0]) and np.all(tip <= GOAL_BOX[1])
+    before = wrapped.get_snapshot()["physics"]
+    with pytest.raises(ValueError, match="overlaps the arm"):
+        wrapped.set_to_state(tip)
+    np.testing.assert_array_equal(wrapped.get_snapshot()["physics"], before)
+    for _ in range(20):
+        assert not wrapped._overlaps_arm(wrapped.sample_state())
 
 
 @pytest.mark.parametrize("env_id", ADAPTERS)
