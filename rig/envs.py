@@ -14,7 +14,7 @@ import gymnasium as gym
 import envs  # noqa: F401  registers the rig/ ids
 from envs.push import PushEnv
 from rig.config import EnvConfig
-from rig.goal_env import EnvProtocolError, check_goal_env
+from rig.goal_env import EnvProtocolError, GoalEnvView, check_goal_env, goal_spaces
 
 
 def make_env(cfg: EnvConfig, palette: str | None = None, render: bool = True) -> gym.Env[Any, Any]:
@@ -44,6 +44,35 @@ def check_env_config(cfg: EnvConfig, needs_images: bool = True) -> None:
         check_goal_env(env, cfg.image_size, needs_images=needs_images)
     finally:
         env.close()
+
+
+def describe_env(cfg: EnvConfig) -> list[str]:
+    """What rig sees of the configured env after it passed the check: spaces, metrics, capabilities."""
+    check_env_config(cfg)
+    env = make_env(cfg, render=True)
+    try:
+        view, boxes = GoalEnvView(env), goal_spaces(env)
+        metrics = ", ".join(f"{m.name} ({m.unit})" if m.unit else m.name for m in view.goal_metrics)
+        factors = ", ".join(f"{name} {part.start}:{part.stop}" for name, part in view.state_factors().items())
+        lines = [
+            f"{cfg.id}: passes rig's env check at {cfg.image_size} px",
+            f"observation {boxes['observation'].shape[0]}-d, goals {boxes['desired_goal'].shape[0]}-d, "
+            f"action {env.action_space}",
+            f"goal metrics: {metrics} (the first is the headline)",
+            f"state factors (probed by the diagnostics): {factors}",
+            _capability(
+                view.renders_goal, "goal_image()", "goal images come from reset's info['goal_image']"
+            ),
+            _capability(view.teleports, "teleports", "frames are collected with random actions only"),
+            _capability(view.snapshots, "snapshots", "a resumed run restarts its interrupted episode"),
+        ]
+    finally:
+        env.close()
+    return lines
+
+
+def _capability(present: bool, name: str, without: str) -> str:
+    return f"{name}: yes" if present else f"{name}: no, so {without}"
 
 
 def push_env(env: gym.Env[Any, Any]) -> PushEnv:
