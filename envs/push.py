@@ -75,6 +75,10 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    goal_metrics = {"puck_distance": "m", "hand_distance": "m"}
+    """the distances in ``info`` that evaluation reports, the headline first (rig's env protocol)"""
+    state_factors = {"hand": (0, 2), "puck": (2, 4)}
+    """the parts of ``achieved_goal`` (``state``)"""
 
     def __init__(
         self,
@@ -248,6 +252,20 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
         if np.linalg.norm(hand_xy - puck_xy) < self._contact_distance():
             raise ValueError(f"hand {hand_xy} and object {puck_xy} would overlap")
         self._place(hand_xy, puck_xy)
+
+    def set_to_state(self, state: Array) -> None:
+        """``set_state`` of a ``[hand_x, hand_y, puck_x, puck_y]`` vector, as ``sample_state`` returns."""
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (4,):
+            raise ValueError(f"state must be [hand_x, hand_y, puck_x, puck_y], got shape {state.shape}")
+        self.set_state(state[:2], state[2:])
+
+    def goal_box(self) -> tuple[Array, Array]:
+        """The box ``sample_goal`` draws from, ``[hand, puck]``: where the state oracle imagines goals."""
+        return (
+            np.concatenate([HAND_GOAL_BOX.low, PUCK_GOAL_BOX.low]),
+            np.concatenate([HAND_GOAL_BOX.high, PUCK_GOAL_BOX.high]),
+        )
 
     def goal_image(self) -> Array:
         """Render the scene with hand and object at the goal; the simulation state is left untouched."""

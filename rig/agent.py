@@ -107,6 +107,7 @@ def make_agent(cfg: Config, env: VecEnv, device: torch.device | str) -> OffPolic
     }
     if cfg.online.enabled:
         buffer_kwargs["image_size"] = cfg.env.image_size
+        buffer_kwargs["state_dim"] = env.get_attr("state_dim")[0]
     common: dict[str, Any] = {
         "policy": "MultiInputPolicy",
         "env": env,

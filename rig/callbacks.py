@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from rig.checkpoints import save_checkpoint
 from rig.config import Config
-from rig.evaluate import EVAL_CURVE_FIELDS, EvalPoint, run_goal_episodes
+from rig.evaluate import EvalPoint, run_goal_episodes
 from rig.latent_env import LatentGoalEnv
 from rig.logger import EVAL_PREFIX
 from rig.online import OnlineVAE
@@ -96,14 +96,11 @@ class PeriodicEvaluation(BaseCallback):
         result = run_goal_episodes(self.model, self.eval_env, eval_cfg.episodes, eval_cfg.seed)
         point = EvalPoint.from_result(self.num_timesteps, result)
         self.curve.append(point)
-        for name in (field for field in EVAL_CURVE_FIELDS if field != "steps"):  # rig.logger.EvalCurveCSV
-            plotted = name in ("puck_distance", "hand_distance", "success_rate")
-            self.logger.record(f"{EVAL_PREFIX}{name}", getattr(point, name), None if plotted else CURVE_ONLY)
+        plotted = (*point.metric_names, "success_rate")
+        for name, value in point.row().items():  # rig.logger.EvalCurveCSV makes the curve from these
+            if name != "steps":
+                self.logger.record(f"{EVAL_PREFIX}{name}", value, None if name in plotted else CURVE_ONLY)
         self.logger.dump(self.num_timesteps)
-        logger.info(
-            "step %d: final puck distance %.3f m, hand distance %.3f m, success %.0f%%",
-            point.steps,
-            point.puck_distance,
-            point.hand_distance,
-            100 * point.success_rate,
-        )
+        names = point.metric_names
+        finals = ", ".join(f"{name.replace('_', ' ')} {point.values[name]:.3f}" for name in names)
+        logger.info("step %d: final %s, success %.0f%%", point.steps, finals, 100 * point.success_rate)

@@ -141,10 +141,12 @@ def restore_agent(
     algo = ALGORITHMS[record.config.agent.algo]
     state_path = record.training_state_path
     state = None if state_path is None else _read_training_state(state_path)
+    # An env without snapshots (rig.goal_env) restarts its interrupted episode, as an old checkpoint does.
+    mid_episode = state is not None and state["envs"] is not None
     with _reading(record.agent_path, record.replay_buffer_path):
-        model = algo.load(record.agent_path, env=env, device=device, force_reset=state is None)
-        model.load_replay_buffer(record.replay_buffer_path, truncate_last_traj=state is None)
-    if state is not None:
+        model = algo.load(record.agent_path, env=env, device=device, force_reset=not mid_episode)
+        model.load_replay_buffer(record.replay_buffer_path, truncate_last_traj=not mid_episode)
+    if state is not None and mid_episode:
         try:
             restore_envs(env, state)
         except (KeyError, TypeError, ValueError) as error:

@@ -6,6 +6,7 @@
     rig report RUN_DIR [RUN_DIR ...]        rebuild the report; several runs are combined
     rig sweep CONFIG --seeds 0,1,2 [key=a,b ...]   a grid of runs on Ray Tune
     rig demo [CONFIG]                       random-policy rollouts as a GIF and a frame grid
+    rig check-env [CONFIG] [key=value ...]  check the env against rig's env protocol (rig.goal_env)
 
 CONFIG is a YAML file or the name of one in configs/ (default: the schema defaults, RIG on rig/Push-v0).
 A change of settings that would delete what a run directory holds is refused unless --overwrite is given.
@@ -41,6 +42,13 @@ def _demo(cfg: Config, overwrite: bool) -> None:
         print(f"{name}: {path}")
 
 
+def _check_env(cfg: Config, overwrite: bool) -> None:
+    from rig.envs import describe_env
+
+    for line in describe_env(cfg.env):
+        print(line)
+
+
 def _collect(cfg: Config, overwrite: bool) -> None:
     from rig.pipeline import run_stage
     from rig.stages import dataset_paths
@@ -70,7 +78,9 @@ def _train(cfg: Config, overwrite: bool) -> None:
     curve = read_eval_curve(RunDir(cfg.run_dir).agent.eval_curve)
     if curve:
         last = curve[-1]
-        print(f"after {last.steps} steps: puck {last.puck_distance:.3f} m, success {last.success_rate:.0%}")
+        headline = last.metric_names[0]
+        value, success = last.values[headline], last.success_rate
+        print(f"after {last.steps} steps: {headline} {value:.3f}, success {success:.0%}")
 
 
 def _run(cfg: Config, overwrite: bool) -> None:
@@ -85,6 +95,10 @@ CONFIG_COMMANDS: dict[str, tuple[str, Callable[[Config, bool], None]]] = {
     "pretrain": ("train the representation on RUN_DIR/data into RUN_DIR/pretrain", _pretrain),
     "train": ("train the agent on RUN_DIR/pretrain/best.pt into RUN_DIR/agent", _train),
     "demo": ("roll out a random policy and write a GIF and a frame grid", _demo),
+    "check-env": (
+        "check that the config's env implements rig's env protocol, and say what it offers",
+        _check_env,
+    ),
 }
 OVERWRITE_HELP = (
     "when settings changed since stages of RUN_DIR ran, delete the products those stages made and run "
@@ -101,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("config", nargs="?", default=None, help="YAML in configs/ (name or path)")
         sub.add_argument("overrides", nargs="*", help="key=value overrides, e.g. seed=3 agent.algo=sac")
-        if name != "demo":
+        if name not in ("demo", "check-env"):
             sub.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run on seeded real goals")
     evaluate.add_argument("run_dir", type=Path)

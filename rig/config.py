@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -48,8 +49,13 @@ GoalPrior = Literal["fitted", "standard"]
 @dataclass
 class EnvConfig:
     id: str = "rig/Push-v0"
-    """gymnasium id: rig/Push-v0, rig/PushMultiColor-v0 (colour drawn per reset) or rig/PushMultiObject-v0
-    (colour, size and shape drawn per reset)"""
+    """gymnasium id of an image goal env (rig.goal_env): rig's own (rig/Push-v0, rig/PushMultiColor-v0 with
+    the colour drawn per reset, rig/PushMultiObject-v0 with colour, size and shape drawn per reset, ...) or
+    any id that env.module registers"""
+    module: str = ""
+    """a Python module to import before making the env, so that it registers env.id (e.g. my_envs)"""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """keyword arguments passed to gymnasium.make for env.id"""
     image_size: int = 48
     """side of the square RGB frames, in pixels"""
     max_episode_steps: int = 50
@@ -233,8 +239,7 @@ class ConfigError(UserError, ValueError):
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """Schema defaults, then the YAML file at ``path`` (a name in ``configs/`` also works), then overrides."""
-    merged = OmegaConf.structured(Config)
-    OmegaConf.set_struct(merged, True)
+    merged = _schema()
     sources: list[tuple[str, Any]] = []
     if path is not None:
         resolved = resolve_config_path(path)
@@ -247,6 +252,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     assert isinstance(config, Config)
     validate(config)
     return config
+
+
+def _schema() -> DictConfig:
+    """The schema's defaults; every key is fixed except those under ``env.kwargs``, which are the env's."""
+    schema = OmegaConf.structured(Config)
+    OmegaConf.set_struct(schema, True)
+    OmegaConf.set_struct(schema.env.kwargs, False)
+    return schema
 
 
 def resolve_config_path(path: str | Path) -> Path:
@@ -273,7 +286,7 @@ def from_dict(data: dict[str, Any]) -> Config:
 
 
 def load_config_from(data: dict[str, Any], origin: str) -> Config:
-    merged = _merge_checked(OmegaConf.structured(Config), OmegaConf.create(data), origin)
+    merged = _merge_checked(_schema(), OmegaConf.create(data), origin)
     config = OmegaConf.to_object(merged)
     assert isinstance(config, Config)
     return config
@@ -333,9 +346,9 @@ def device_problem(name: str) -> str | None:
 
 
 def _env_checks(env: EnvConfig) -> Checks:
-    ids = rig_env_ids()
+    problem = env_id_problem(env)
     return [
-        (env.id in ids, f"env.id must be one of {', '.join(ids)}, got {env.id!r}"),
+        (problem is None, f"env.id: {problem}"),
         (env.image_size >= 16, "env.image_size must be at least 16"),
         (env.max_episode_steps >= 1, "env.max_episode_steps must be at least 1"),
     ]
@@ -344,6 +357,25 @@ def _env_checks(env: EnvConfig) -> Checks:
 def rig_env_ids() -> list[str]:
     """The gymnasium ids that ``envs`` registers."""
     return sorted(env_id for env_id in gymnasium.registry if env_id.startswith("rig/"))
+
+
+def env_id_problem(env: EnvConfig) -> str | None:
+    """Why ``env.id`` cannot be made (after importing ``env.module``), or None."""
+    if env.module:
+        try:
+            importlib.import_module(env.module)
+        except Exception as error:  # the user's module: any failure to import it is the same problem
+            return f"env.module {env.module!r} does not import: {type(error).__name__}: {error}"
+    if env.id in gymnasium.registry:
+        return None
+    close = difflib.get_close_matches(env.id, list(gymnasium.registry), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    where = (
+        f" after importing {env.module!r}"
+        if env.module
+        else "; set env.module to the module that registers it"
+    )
+    return f"{env.id!r} is not a registered gymnasium id{where} (rig's own: {', '.join(rig_env_ids())}){hint}"
 
 
 def _data_checks(data: DataConfig) -> Checks:
@@ -485,6 +517,10 @@ def flat_settings(config: Config) -> dict[str, Any]:
     a change of their defaults must not make finished runs look as if their settings changed.
     """
     flat = flatten(to_dict(config))
+    # Settings added after runs were recorded count only when set, so that those runs' keys still match.
+    flat = {
+        key: value for key, value in flat.items() if key not in UNSET_NEUTRAL or value != UNSET_NEUTRAL[key]
+    }
     if not config.online.enabled:
         flat = {
             key: value
@@ -492,6 +528,11 @@ def flat_settings(config: Config) -> dict[str, Any]:
             if not key.startswith("online.") or key == "online.enabled"
         }
     return flat
+
+
+UNSET_NEUTRAL: dict[str, Any] = {"env.module": ""}
+"""settings that change nothing at these values, and are left out of the settings a run records (an empty
+env.kwargs flattens to no key at all)"""
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

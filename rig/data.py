@@ -2,14 +2,16 @@
 
 Each collection episode starts with the env's reset frame, which is the episode's context for the
 CC-VAE. The rest of the episode is either random-action exploration, or states teleported to
-uniformly drawn positions (hand anywhere in its box, object anywhere in the puck-goal range) so
-that the object is seen all over the table and not only near its start. True states and object
-appearances are stored for diagnostics only; training reads the images.
+states the env draws (``sample_state``; on the pushers the hand anywhere in its box, the object anywhere
+in the puck-goal range) so that the object is seen all over the table and not only near its start. An env
+that cannot teleport (``rig.goal_env``) gives random-action frames only. True states (the env's
+``achieved_goal``) and object appearances are stored for diagnostics only; training reads the images.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,8 +23,11 @@ from tqdm import tqdm
 from envs.appearance import SHAPES
 from rig import io
 from rig.config import DataConfig, EnvConfig, Palette
-from rig.envs import make_env, push_env
+from rig.envs import make_env
 from rig.errors import MissingFileError, UserError
+from rig.goal_env import GoalEnvView
+
+logger = logging.getLogger(__name__)
 
 ARRAYS = (
     "images",
@@ -45,7 +50,8 @@ class FrameDataset:
     images: np.ndarray
     """uint8 (N, H, W, 3) frames"""
     states: np.ndarray
-    """float32 (N, 4) true [hand_x, hand_y, puck_x, puck_y]; diagnostics only"""
+    """float32 (N, goal_dim) the env's achieved_goal ([hand_x, hand_y, puck_x, puck_y] on the pushers);
+    diagnostics only"""
     episodes: np.ndarray
     """int64 (N,) collection episode of each frame"""
     context_index: np.ndarray
@@ -53,7 +59,7 @@ class FrameDataset:
     heldout: np.ndarray
     """bool (N,) frames kept out of training; whole episodes are held out together"""
     object_rgb: np.ndarray
-    """float32 (N, 3) object colour in [0, 1]"""
+    """float32 (N, 3) object colour in [0, 1] (zeros, as radius and shape, for envs without ``appearance``)"""
     object_radius: np.ndarray
     """float32 (N,) object radius (half width for boxes), metres"""
     object_shape: np.ndarray
@@ -132,7 +138,12 @@ def collect(
 ) -> FrameDataset:
     """Collect ``data_cfg.num_frames`` frames; same arguments, same dataset."""
     env = make_env(env_cfg, palette=palette)
-    push = push_env(env)
+    view = GoalEnvView(env)
+    if data_cfg.teleport_fraction > 0 and not view.teleports:
+        logger.warning(
+            "collect: %s cannot teleport (no sample_state/set_to_state); all frames come from random actions",
+            env_cfg.id,
+        )
     rng = np.random.default_rng(seed)
     per_episode = data_cfg.frames_per_episode
     n_episodes = -(-data_cfg.num_frames // per_episode)
@@ -140,21 +151,21 @@ def collect(
     heldout_episodes = set(rng.choice(n_episodes, size=n_heldout, replace=False).tolist())
     columns: dict[str, list[Any]] = {name: [] for name in ARRAYS}
     for episode in tqdm(range(n_episodes), desc="collect", unit="episode", disable=not progress):
-        env.reset(seed=int(rng.integers(2**31)))
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
         env.action_space.seed(int(rng.integers(2**31)))
-        teleport = rng.random() < data_cfg.teleport_fraction
+        teleport = rng.random() < data_cfg.teleport_fraction and view.teleports
         start = len(columns["states"])
+        state = obs["achieved_goal"]
         for step in range(per_episode):
             if step > 0:
-                _advance(env, push, teleport)
+                state = _advance(env, view, teleport)
             columns["images"].append(env.render())
-            columns["states"].append(push.state.astype(np.float32))
+            columns["states"].append(np.asarray(state, dtype=np.float32))
             columns["episodes"].append(episode)
             columns["context_index"].append(start)
             columns["heldout"].append(episode in heldout_episodes)
-            columns["object_rgb"].append(np.asarray(push.appearance.rgb, dtype=np.float32))
-            columns["object_radius"].append(push.appearance.radius)
-            columns["object_shape"].append(SHAPES.index(push.appearance.shape))
+            for name, value in _appearance(view).items():
+                columns[name].append(value)
     env.close()
     arrays = {name: np.asarray(values)[: data_cfg.num_frames] for name, values in columns.items()}
     arrays = _typed(arrays)
@@ -166,12 +177,26 @@ def collect(
     return FrameDataset(**arrays, meta=meta)
 
 
-def _advance(env: Any, push: Any, teleport: bool) -> None:
+def _advance(env: Any, view: GoalEnvView, teleport: bool) -> np.ndarray:
+    """One collection step, teleported or random; the state it leads to."""
     if teleport:
-        state = push.sample_state()
-        push.set_state(state[:2], state[2:])
-    else:
-        env.step(env.action_space.sample())
+        state = view.sample_state()
+        view.set_to_state(state)
+        return state
+    obs = env.step(env.action_space.sample())[0]
+    return np.asarray(obs["achieved_goal"])
+
+
+def _appearance(view: GoalEnvView) -> dict[str, Any]:
+    """The object's colour, size and shape, for envs that have an ``appearance`` (rig's pushers)."""
+    appearance = view.member("appearance")
+    if appearance is None:
+        return {"object_rgb": np.zeros(3, np.float32), "object_radius": 0.0, "object_shape": 0}
+    return {
+        "object_rgb": np.asarray(appearance.rgb, dtype=np.float32),
+        "object_radius": appearance.radius,
+        "object_shape": SHAPES.index(appearance.shape),
+    }
 
 
 def _typed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -190,4 +215,10 @@ def _typed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _collection_env(env: EnvConfig, palette: str | None = None) -> dict[str, Any]:
     """The env settings a dataset depends on (episode length and eval palette do not matter)."""
-    return {"id": env.id, "image_size": env.image_size, "palette": palette or env.palette}
+    settings: dict[str, Any] = {"id": env.id, "image_size": env.image_size, "palette": palette or env.palette}
+    # Recorded only when set, so that datasets collected before these settings existed still match.
+    if env.module:
+        settings["module"] = env.module
+    if env.kwargs:
+        settings["kwargs"] = dict(env.kwargs)
+    return settings

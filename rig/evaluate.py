@@ -1,9 +1,10 @@
-"""Goal-reaching evaluation: real goal images, judged by the env's own puck and hand distances.
+"""Goal-reaching evaluation: real goal images, judged by the env's own distances (its ``goal_metrics``).
 
 Episode ``i`` of an evaluation resets the env with ``seed + i``, so every policy (RIG, CC-RIG, the state
 oracle, the random baseline) faces the same goals. The metrics are taken at the episode's final step from the
-env's ``info``, never from latent distances. An ``EvalPoint`` records one evaluation during training; the
-learning curve is a CSV of them.
+env's ``info``, never from latent distances: on the pushers the puck and hand distances, on any env the
+distances its ``goal_metrics`` name (``rig.goal_env``). An ``EvalPoint`` records one evaluation during
+training; the learning curve is a CSV of them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from gymnasium import spaces
 
 from rig.config import EnvConfig, Palette
 from rig.errors import UserError
+from rig.goal_env import DEFAULT_METRIC, GoalMetric
 from rig.io import write_csv
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
 from rig.media import image_grid
@@ -62,10 +64,8 @@ class RandomPolicy:
 
 @dataclass(frozen=True)
 class EpisodeOutcome:
-    puck_distance: float
-    """final distance of the object to its goal, metres"""
-    hand_distance: float
-    """final distance of the hand to its goal, metres"""
+    metrics: dict[str, float]
+    """the env's goal metrics at the final step, e.g. ``{"puck_distance": 0.03, "hand_distance": 0.02}``"""
     success: bool
     """the env's is_success at the final step"""
 
@@ -75,64 +75,79 @@ class GoalReachingResult:
     outcomes: list[EpisodeOutcome]
     seed: int
     """episode i used seed + i"""
+    metrics: tuple[GoalMetric, ...] = (GoalMetric(DEFAULT_METRIC),)
+    """the env's goal metrics, the headline first"""
     rollouts: list[list[Array]] = field(default_factory=list)
     """frames (agent | goal image | decoded goal) of the recorded episodes"""
 
-    def summary(self) -> dict[str, float]:
-        puck = np.array([o.puck_distance for o in self.outcomes])
-        hand = np.array([o.hand_distance for o in self.outcomes])
-        success = np.array([o.success for o in self.outcomes], dtype=np.float64)
-        return {
-            "puck_distance_mean": float(puck.mean()),
-            "puck_distance_std": float(puck.std()),
-            "hand_distance_mean": float(hand.mean()),
-            "hand_distance_std": float(hand.std()),
-            "success_rate": float(success.mean()),
-            "success_std": float(success.std()),
-            "episodes": len(self.outcomes),
-            "seed": self.seed,
-        }
+    def summary(self) -> dict[str, Any]:
+        """Mean and std over the episodes of every goal metric (``<name>_mean``, ``<name>_std``) and success;
+        ``goal_metrics`` maps the metrics' names, the headline first, to their units."""
+        summary: dict[str, Any] = {}
+        for metric in self.metrics:
+            values = np.array([outcome.metrics[metric.name] for outcome in self.outcomes])
+            summary[f"{metric.name}_mean"] = float(values.mean())
+            summary[f"{metric.name}_std"] = float(values.std())
+        success = np.array([outcome.success for outcome in self.outcomes], dtype=np.float64)
+        summary.update(
+            success_rate=float(success.mean()),
+            success_std=float(success.std()),
+            episodes=len(self.outcomes),
+            seed=self.seed,
+            goal_metrics={metric.name: metric.unit for metric in self.metrics},
+        )
+        return summary
 
 
 @dataclass(frozen=True)
 class EvalPoint:
-    """Real-goal metrics of the policy after ``steps`` env steps: one point of the learning curve."""
+    """Real-goal metrics of the policy after ``steps`` env steps: one point of the learning curve.
+
+    ``values`` holds each goal metric's mean and std over the episodes (``puck_distance``,
+    ``puck_distance_std``, ...); they also read as attributes, ``point.puck_distance``.
+    """
 
     steps: int
-    puck_distance: float
-    puck_distance_std: float
-    hand_distance: float
-    hand_distance_std: float
+    values: dict[str, float]
     success_rate: float
     episodes: int
+
+    def __getattr__(self, name: str) -> float:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return float(values[name])
+        raise AttributeError(f"this evaluation point has no metric {name!r}; it has {sorted(values)}")
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The goal metrics, the headline first (their std columns left out)."""
+        return [name for name in self.values if not name.endswith("_std")]
 
     @classmethod
     def from_result(cls, steps: int, result: GoalReachingResult) -> EvalPoint:
         summary = result.summary()
-        return cls(
-            steps=steps,
-            puck_distance=summary["puck_distance_mean"],
-            puck_distance_std=summary["puck_distance_std"],
-            hand_distance=summary["hand_distance_mean"],
-            hand_distance_std=summary["hand_distance_std"],
-            success_rate=summary["success_rate"],
-            episodes=len(result.outcomes),
-        )
+        values: dict[str, float] = {}
+        for metric in result.metrics:
+            values[metric.name] = summary[f"{metric.name}_mean"]
+            values[f"{metric.name}_std"] = summary[f"{metric.name}_std"]
+        return cls(steps, values, summary["success_rate"], len(result.outcomes))
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> EvalPoint:
-        return cls(
-            steps=int(row["steps"]),
-            puck_distance=float(row["puck_distance"]),
-            puck_distance_std=float(row["puck_distance_std"]),
-            hand_distance=float(row["hand_distance"]),
-            hand_distance_std=float(row["hand_distance_std"]),
-            success_rate=float(row["success_rate"]),
-            episodes=int(row["episodes"]),
-        )
+        values = {name: float(value) for name, value in row.items() if name not in CURVE_BOOKKEEPING}
+        return cls(int(row["steps"]), values, float(row["success_rate"]), int(row["episodes"]))
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            **self.values,
+            "success_rate": self.success_rate,
+            "episodes": self.episodes,
+        }
 
 
-EVAL_CURVE_FIELDS = tuple(f.name for f in fields(EvalPoint))
+CURVE_BOOKKEEPING = ("steps", "success_rate", "episodes")
+"""the learning curve's columns that are not goal metrics"""
 
 
 def read_eval_curve(path: str | os.PathLike[str]) -> list[EvalPoint]:
@@ -145,7 +160,10 @@ def read_eval_curve(path: str | os.PathLike[str]) -> list[EvalPoint]:
 
 
 def write_eval_curve(path: str | os.PathLike[str], curve: Sequence[EvalPoint]) -> None:
-    write_csv(path, [asdict(point) for point in curve], EVAL_CURVE_FIELDS)
+    """The curve as CSV: steps, each goal metric and its std, success rate, episodes."""
+    rows = [point.row() for point in curve]
+    columns = list(rows[0]) if rows else list(CURVE_BOOKKEEPING)
+    write_csv(path, rows, tuple(columns))
 
 
 class RepresentationMismatchError(UserError, ValueError):
@@ -159,7 +177,7 @@ def run_goal_episodes(
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     env.set_mode(GoalMode.EVAL)
-    result = GoalReachingResult(outcomes=[], seed=seed)
+    result = GoalReachingResult(outcomes=[], seed=seed, metrics=env.goal_metrics)
     for index in range(episodes):
         outcome, frames = _run_episode(policy, env, seed + index, filmed=index < record)
         result.outcomes.append(outcome)
@@ -213,7 +231,7 @@ def check_representation_fits(
         problems.append(
             f"the representation takes {image_size} px images but env.image_size is {env_cfg.image_size}"
         )
-    agent_dim = _observation_dim(observation_space)
+    agent_dim = _goal_dim(observation_space)
     if agent_dim != representation.latent_dim:
         problems.append(
             f"the agent observes {agent_dim}-d latents but the representation "
@@ -245,16 +263,14 @@ def _run_episode(
         done = terminated or truncated
         if filmed:
             frames.append(rollout_frame(env))
-    outcome = EpisodeOutcome(
-        puck_distance=float(info["puck_distance"]),
-        hand_distance=float(info["hand_distance"]),
-        success=bool(info["is_success"]),
-    )
+    metrics = {metric.name: float(info[metric.name]) for metric in env.goal_metrics}
+    outcome = EpisodeOutcome(metrics=metrics, success=bool(info["is_success"]))
     return outcome, frames
 
 
-def _observation_dim(observation_space: spaces.Space[Any]) -> int | None:
-    if not isinstance(observation_space, spaces.Dict) or "observation" not in observation_space.spaces:
+def _goal_dim(observation_space: spaces.Space[Any]) -> int | None:
+    """The size of the agent's goals: the representation's latent (for the oracle, the env's goal)."""
+    if not isinstance(observation_space, spaces.Dict) or "desired_goal" not in observation_space.spaces:
         return None
-    shape = observation_space.spaces["observation"].shape
+    shape = observation_space.spaces["desired_goal"].shape
     return int(shape[0]) if shape else None

@@ -1,19 +1,21 @@
-"""The latent goal env: a rendering ``PushEnv`` seen through a frozen representation.
+"""The latent goal env: a rendering image goal env (``rig.goal_env``) seen through a frozen representation.
 
 The agent observes ``{"observation", "achieved_goal", "desired_goal"}``, all latents of the
 representation (the encoder mean; ``[mu_z, c]`` for the CC-VAE). Goals come from one of two sources:
 
 - ``GoalMode.TRAIN``: imagined, sampled from the representation's prior (for the CC-VAE with the context
   c of this episode's first frame);
-- ``GoalMode.EVAL``: the env's real goal, rendered with ``goal_image()`` and encoded.
+- ``GoalMode.EVAL``: the env's real goal image (``goal_image()``, or the one ``reset`` returned), encoded.
 
 Each step renders one frame and encodes it once, on the representation's device. The reward is the
 negative latent distance (or its thresholded, sparse version) and ``compute_reward`` works on batches,
-so stable-baselines3 can recompute it for relabelled goals. ``info`` passes the env's true
-``puck_distance``, ``hand_distance`` and ``is_success`` through, so evaluation measures real goal reaching.
+so stable-baselines3 can recompute it for relabelled goals. ``info`` passes the env's goal metrics (its
+``goal_metrics``, e.g. ``puck_distance``) and ``is_success`` through, so evaluation measures real goal
+reaching.
 
-For the state oracle (``input_kind == "state"``) the "latent" is the env's true state vector (through the
-identity representation's ``encode``) and the real goal is the env's state goal; nothing needs rendering.
+For the state oracle (``input_kind == "state"``) the observation is the env's own ``observation``, the goals
+are its ``achieved_goal`` and ``desired_goal`` (through the identity representation's ``encode``), and the
+real goal is the env's state goal; nothing needs rendering.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from envs.push import PushEnv
 from rig.config import EnvConfig, Palette, RewardKind
 from rig.envs import make_env, push_env
+from rig.goal_env import DEFAULT_METRIC, GoalEnvView, GoalMetric, goal_distance, goal_spaces
 from rig.representation import RepresentationModule, images_to_tensor, tensor_to_images
 from rig.representation.base import module_device
 
@@ -78,7 +82,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
     """A goal env whose observations, goals and rewards live in the representation's latent space.
 
     Args:
-        env: a ``PushEnv`` under gymnasium wrappers, as made by ``rig.envs.make_env``; it must render
+        env: an image goal env under gymnasium wrappers, as made by ``rig.envs.make_env``; it must render
             (``render_mode="rgb_array"``) unless the representation works on states.
         representation: a frozen representation; it is put in eval mode and used without gradients.
         mode: where goals come from (``GoalMode`` or its value); ``set_mode`` switches it.
@@ -103,7 +107,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         super().__init__(env)
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-        self.push = push_env(env)
+        self.view = GoalEnvView(env)
+        self.goal_metrics: tuple[GoalMetric, ...] = self.view.goal_metrics
         self.representation = representation.eval()
         self.uses_images = representation.input_kind == "image"
         self.renders = env.render_mode == "rgb_array"
@@ -113,7 +118,9 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self.mode = GoalMode(mode)
         self.reward_kind = reward
         self.sparse_threshold = float(sparse_threshold)
-        self.observation_space = _latent_space(representation.latent_dim)  # type: ignore[assignment]
+        self.observation_space = _latent_space(  # type: ignore[assignment]
+            representation.latent_dim, self._observation_dim(env)
+        )
         # Episode goals and relabelling draws get separate streams, so the goals an agent sees do not
         # depend on how many relabelling batches were drawn in between.
         self._goal_generator = torch.Generator(device=self.device)
@@ -130,6 +137,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             raise ValueError("frames_in_info needs an env made with render_mode='rgb_array'")
         self._start_frame: Array | None = None
         self._goal_pool: tuple[Array, Array] | None = None
+        self._reset_info: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -138,20 +146,22 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         if seed is not None:
             self._seed_generators(seed)
         state_obs, info = self.env.reset(seed=seed, options=options)
+        self._reset_info = info
         self._goal_frame = self._decoded_goal = None
         frame = self._render()
         self._start_episode_context(frame)
         latent = self._latent_of(frame, state_obs)
         self.latent_goal = self._real_goal(state_obs) if self.mode is GoalMode.EVAL else self._imagined_goal()
         self._start_frame = frame
-        return self._latent_obs(latent), info
+        return self._latent_obs(latent, state_obs), self._with_metrics(info, state_obs)
 
     def step(self, action: Array) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
         state_obs, _, terminated, truncated, info = self.env.step(action)
         latent = self._latent_of(self._render(), state_obs)
-        obs = self._latent_obs(latent)
+        obs = self._latent_obs(latent, state_obs)
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
-        info = {**info, "latent_distance": float(np.linalg.norm(latent - self.latent_goal))}
+        info = self._with_metrics(info, state_obs)
+        info["latent_distance"] = float(np.linalg.norm(obs["achieved_goal"] - self.latent_goal))
         if self.frames_in_info:
             info.update(self._frame_info(state_obs))
         return obs, reward, terminated, truncated, info
@@ -205,16 +215,16 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
     def get_snapshot(self) -> dict[str, Any]:
         """This env's full state mid-episode, for a checkpoint that continues bit-identically.
 
-        It holds the inner ``PushEnv``'s snapshot, the episode counters of gymnasium's wrappers, this
-        wrapper's goal and context, its generators, and the goal pool. ``restore_snapshot`` puts it into
-        an env made with the same settings and representation.
+        It holds the inner env's snapshot (None when the env cannot take one), the episode counters of
+        gymnasium's wrappers, this wrapper's goal and context, its generators, and the goal pool.
+        ``restore_snapshot`` puts it into an env made with the same settings and representation.
         """
         wrappers = {
             type(layer).__name__: {name: getattr(layer, name) for name in fields}
             for layer, fields in self._stateful_wrappers()
         }
         return {
-            "push": self.push.get_snapshot(),
+            "push": self.view.get_snapshot() if self.view.snapshots else None,
             "wrappers": wrappers,
             "mode": self.mode.value,
             "latent_goal": self.latent_goal.copy(),
@@ -237,7 +247,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
                 raise ValueError(f"the snapshot does not fit this env's {type(layer).__name__} wrapper")
             for name, value in stored.items():
                 setattr(layer, name, value)
-        self.push.restore_snapshot(snapshot["push"])
+        if snapshot["push"] is not None:
+            self.view.restore_snapshot(snapshot["push"])
         self.mode = GoalMode(snapshot["mode"])
         self.latent_goal = np.array(snapshot["latent_goal"], dtype=np.float32)
         self.last_frame, self._goal_frame = snapshot["last_frame"], snapshot["goal_frame"]
@@ -250,7 +261,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self._relabel_generator.set_state(snapshot["relabel_generator"])
 
     def _stateful_wrappers(self) -> list[tuple[gym.Wrapper[Any, Any, Any, Any], tuple[str, ...]]]:
-        """The gymnasium wrappers between this env and the ``PushEnv`` that keep state across steps."""
+        """The gymnasium wrappers between this env and the inner env that keep state across steps."""
         found = []
         layer = self.env
         while isinstance(layer, gym.Wrapper):
@@ -265,7 +276,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
     def goal_frame(self) -> Array:
         """The env's real goal image of this episode (the agent's goal in eval mode)."""
         if self._goal_frame is None:
-            self._goal_frame = self.push.goal_image()
+            self._goal_frame = self.view.goal_image(self._reset_info)
         return self._goal_frame
 
     @property
@@ -302,10 +313,37 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             self._context_images = images_to_tensor(frame, self.device)
             self._context_latent = self.representation.encode_context(self._context_images)
 
+    @property
+    def push(self) -> PushEnv:
+        """The inner ``PushEnv``, for the pusher-only tools (``rig.reward_geometry``)."""
+        return push_env(self.env)
+
+    @property
+    def state_dim(self) -> int:
+        """The size of the env's true state (its ``achieved_goal``), kept beside frames for diagnostics."""
+        return int(goal_spaces(self.env)["achieved_goal"].shape[0])
+
+    @property
+    def can_snapshot(self) -> bool:
+        """Whether the inner env takes snapshots, so that a resumed episode continues bit-identically."""
+        return self.view.snapshots
+
+    def _with_metrics(self, info: dict[str, Any], state_obs: Obs) -> dict[str, Any]:
+        """``info`` with rig's default goal metric added when the env declares none."""
+        if any(metric.name == DEFAULT_METRIC for metric in self.goal_metrics) and DEFAULT_METRIC not in info:
+            return {**info, DEFAULT_METRIC: goal_distance(state_obs)}
+        return dict(info)
+
+    def _observation_dim(self, env: gym.Env[Any, Any]) -> int:
+        """The state oracle observes the env's own observation; every other representation its latent."""
+        if self.uses_images:
+            return int(self.representation.latent_dim)
+        return int(goal_spaces(env)["observation"].shape[0])
+
     def _latent_of(self, frame: Array | None, state_obs: Obs) -> Array:
-        """The current latent: the encoded frame, or the encoded true state for a state representation."""
+        """The current latent: the encoded frame, or the encoded achieved state for a state representation."""
         if not self.uses_images:
-            return self._encode_state(state_obs["observation"])
+            return self._encode_state(state_obs["achieved_goal"])
         assert frame is not None
         return self._encode(frame)
 
@@ -359,9 +397,10 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             return self._encode_state(state_obs["desired_goal"])
         return self._encode(self.goal_frame)
 
-    def _latent_obs(self, latent: Array) -> Obs:
+    def _latent_obs(self, latent: Array, state_obs: Obs) -> Obs:
+        observation = latent if self.uses_images else np.asarray(state_obs["observation"], dtype=np.float32)
         return {
-            "observation": latent,
+            "observation": observation,
             "achieved_goal": latent.copy(),
             "desired_goal": self.latent_goal.copy(),
         }
@@ -382,7 +421,8 @@ _WRAPPER_STATE: dict[type, tuple[str, ...]] = {
 """The attributes of gymnasium's wrappers that a mid-episode snapshot must carry."""
 
 
-def _latent_space(latent_dim: int) -> spaces.Dict:
+def _latent_space(latent_dim: int, observation_dim: int) -> spaces.Dict:
     # Latents are unbounded (prior samples are Gaussian); SB3 only flattens these, never rescales them.
-    box = spaces.Box(-np.inf, np.inf, shape=(latent_dim,), dtype=np.float32)
-    return spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
+    goal = spaces.Box(-np.inf, np.inf, shape=(latent_dim,), dtype=np.float32)
+    observation = spaces.Box(-np.inf, np.inf, shape=(observation_dim,), dtype=np.float32)
+    return spaces.Dict({"observation": observation, "achieved_goal": goal, "desired_goal": goal})

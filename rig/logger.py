@@ -16,7 +16,7 @@ import numpy as np
 from stable_baselines3.common.logger import KVWriter, Logger, TensorBoardOutputFormat, filter_excluded_keys
 
 from rig import io
-from rig.evaluate import EVAL_CURVE_FIELDS, EvalPoint, read_eval_curve, write_eval_curve
+from rig.evaluate import CURVE_BOOKKEEPING, EvalPoint, read_eval_curve, write_eval_curve
 
 EVAL_PREFIX = "eval/"
 """The records of the periodic real-goal evaluation, whose dumps make the learning curve."""
@@ -71,10 +71,15 @@ class EvalCurveCSV(KVWriter):
     def write(
         self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
     ) -> None:
-        keys = {name: f"{EVAL_PREFIX}{name}" for name in EVAL_CURVE_FIELDS if name != "steps"}
-        if not all(key in key_values for key in keys.values()):
+        records = {
+            key.removeprefix(EVAL_PREFIX): value
+            for key, value in key_values.items()
+            if key.startswith(EVAL_PREFIX)
+        }
+        if not all(name in records for name in ("success_rate", "episodes")):
             return
-        self.points.append(EvalPoint(steps=step, **{name: key_values[key] for name, key in keys.items()}))
+        values = {name: float(value) for name, value in records.items() if name not in CURVE_BOOKKEEPING}
+        self.points.append(EvalPoint(step, values, float(records["success_rate"]), int(records["episodes"])))
         write_eval_curve(self.path, self.points)
 
     def close(self) -> None:

@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from envs.push import PUCK_GOAL_BOX
 from rig import io
 from rig.config import Config, EnvConfig
 from rig.diagnostics.grids import reconstruction_grid
 from rig.diagnostics.probes import linear_probe_r2
-from rig.envs import make_env, push_env
+from rig.envs import make_env
 from rig.errors import CorruptFileError, UserError
+from rig.goal_env import GoalEnvView
 from rig.media import image_grid, save_png
 from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import BetaVAE, images_to_tensor
@@ -175,19 +175,23 @@ class GoalPool:
     states: np.ndarray
 
 
-def probe_frames(env_cfg: EnvConfig, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` frames of random valid states (hand anywhere in its box, puck in the puck-goal box) and the
-    states. They are made by teleporting, so they only measure the online VAE and never train it."""
+def probe_frames(env_cfg: EnvConfig, n: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``n`` frames of random valid states (``sample_state``: on the pushers the hand anywhere in its box,
+    the puck in the puck-goal box) and the states; None for an env that cannot teleport. They are made by
+    teleporting, so they only measure the online VAE and never train it."""
     env = make_env(env_cfg, render=True)
     try:
         env.reset(seed=seed)
-        push = push_env(env)
-        frames, states = [], []
+        view = GoalEnvView(env)
+        if not view.teleports:
+            return None
+        frames: list[np.ndarray] = []
+        states: list[np.ndarray] = []
         for _ in range(n):
-            state = push.sample_state()
-            push.set_state(state[:2], state[2:])
-            frame = push.render()
-            assert frame is not None
+            state = view.sample_state()
+            view.set_to_state(state)
+            frame = env.render()
+            assert isinstance(frame, np.ndarray)
             frames.append(frame)
             states.append(state)
     finally:
@@ -195,11 +199,38 @@ def probe_frames(env_cfg: EnvConfig, n: int, seed: int) -> tuple[np.ndarray, np.
     return np.stack(frames), np.stack(states).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class StateLayout:
+    """The parts of an env's state the online diagnostics measure."""
+
+    factors: dict[str, slice]
+    """named parts of the state, each probed from the latents (``state_factors``)"""
+    coverage_dims: slice
+    """the part whose spread over the goal pool is the goal coverage: the last factor (the pushers' puck)"""
+    coverage_low: np.ndarray
+    coverage_high: np.ndarray
+    """the goal box of that part"""
+
+
+def state_layout(env_cfg: EnvConfig) -> StateLayout:
+    """The env's ``state_factors``, and its last factor's goal box for the coverage."""
+    env = make_env(env_cfg, render=False)
+    try:
+        view = GoalEnvView(env)
+        factors = view.state_factors()
+        low, high = view.goal_box()
+    finally:
+        env.close()
+    last = list(factors.values())[-1]
+    return StateLayout(factors, last, low[last], high[last])
+
+
 class OnlineVAE:
     """The online VAE's optimiser, schedule and random streams; ``update`` runs one scheduled update.
 
     ``probe`` (frames, true states), when given, is measured after every update: the linear probe R^2 of
-    hand and puck position from the latents, fitted on one half and tested on the other.
+    each part of the state (``StateLayout``; hand and puck on the pushers) from the latents, fitted on one
+    half and tested on the other.
     """
 
     def __init__(
@@ -219,6 +250,7 @@ class OnlineVAE:
         self.next_update = cfg.agent.learning_starts
         self.goal_pool: GoalPool | None = None
         self.probe = probe
+        self.layout = state_layout(cfg.env)
 
     def due(self, env_steps: int) -> bool:
         return env_steps >= self.next_update
@@ -253,7 +285,7 @@ class OnlineVAE:
         }
 
     def probe_metrics(self) -> dict[str, float]:
-        """Linear probe R^2 of hand and puck xy on the probe frames (none without them)."""
+        """Linear probe R^2 of each state part (hand and puck xy) on the probe frames (none without them)."""
         if self.probe is None:
             return {}
         frames, states = self.probe
@@ -262,15 +294,16 @@ class OnlineVAE:
             f"online/probe_{part}_r2": linear_probe_r2(
                 latents[:half], states[:half, dims], latents[half:], states[half:, dims]
             )
-            for part, dims in (("hand", slice(0, 2)), ("puck", slice(2, 4)))
+            for part, dims in self.layout.factors.items()
         }
 
     def goal_coverage_entropy(self) -> float:
-        """Entropy (nats) of the goal pool's puck positions on a grid over the puck-goal box."""
+        """Entropy (nats) of the goal pool's object positions (puck xy) on a grid over their goal box."""
         if self.goal_pool is None:
             return float("nan")
-        puck = self.goal_pool.states[:, 2:4]
-        return coverage_entropy(puck, PUCK_GOAL_BOX.low, PUCK_GOAL_BOX.high, COVERAGE_BINS)
+        layout = self.layout
+        part = self.goal_pool.states[:, layout.coverage_dims]
+        return coverage_entropy(part, layout.coverage_low, layout.coverage_high, COVERAGE_BINS)
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ import torch
 from rig import io
 from rig.config import Config, ConfigError, Palette, flat_settings, section_hash
 from rig.device import resolve_device, set_torch_threads
+from rig.envs import check_env_config
 from rig.errors import UserError
 from rig.pretrain import make_representation
 from rig.rundir import RunDir
@@ -135,10 +136,12 @@ def plan(cfg: Config) -> list[StagePlan]:
 def preflight(cfg: Config) -> None:
     """What only torch and the representation code can check, done before any stage runs.
 
-    The device must be there, and the representation must take frames of ``env.image_size``.
+    The device must be there, the env must implement rig's protocol (``rig.goal_env``), and the
+    representation must take frames of ``env.image_size``.
     """
     set_torch_threads(cfg.torch_threads)
     resolve_device(cfg.device)
+    check_env_config(cfg.env, needs_images=not cfg.vae.is_oracle)
     if not cfg.vae.is_oracle:
         try:
             with torch.random.fork_rng(devices=[]):  # building it draws initial weights: leave no trace

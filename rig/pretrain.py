@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,13 @@ from tqdm import tqdm
 
 from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
 from rig import io
-from rig.config import Config, VAEConfig
+from rig.config import Config, EnvConfig, VAEConfig
 from rig.data import FrameDataset
 from rig.device import resolve_device
 from rig.diagnostics import write_diagnostics
+from rig.envs import make_env
 from rig.errors import UserError
+from rig.goal_env import GoalEnvView
 from rig.logger import ProgressCSV, make_logger
 from rig.representation import (
     RepresentationModule,
@@ -54,12 +56,23 @@ class PretrainResult:
     metrics: dict[str, Any]
 
 
-def make_representation(cfg: VAEConfig, image_size: int) -> RepresentationModule:
-    """A fresh, untrained representation of the configured kind."""
+GoalBox = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
+"""(low, high) of a box of goals"""
+
+
+def make_representation(
+    cfg: VAEConfig, image_size: int, goal_box: GoalBox | None = None
+) -> RepresentationModule:
+    """A fresh, untrained representation of the configured kind.
+
+    The state oracle's identity draws its goals uniformly in ``goal_box`` (the env's ``goal_box()``; by
+    default the pushers' goal box).
+    """
     if cfg.is_oracle:
-        low = [*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low]
-        high = [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high]
-        return build_representation("state", {"low": low, "high": high})
+        if goal_box is None:
+            goal_box = ([*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low], [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high])
+        low, high = goal_box
+        return build_representation("state", {"low": list(map(float, low)), "high": list(map(float, high))})
     shared = {
         "z_dim": cfg.z_dim,
         "beta": cfg.beta,
@@ -128,10 +141,19 @@ def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[li
 
 def save_state_representation(cfg: Config, out_dir: Path) -> PretrainResult:
     """The state oracle's identity representation: nothing to learn, saved so later stages load it alike."""
-    model = make_representation(cfg.vae, cfg.env.image_size)
+    model = make_representation(cfg.vae, cfg.env.image_size, env_goal_box(cfg.env))
     best = PretrainDir(out_dir).best
     save_representation(best, model)
     return PretrainResult(model, best, {})
+
+
+def env_goal_box(env_cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The box the env draws its goals from (``rig.goal_env``), where the state oracle imagines goals."""
+    env = make_env(env_cfg, render=False)
+    try:
+        return GoalEnvView(env).goal_box()
+    finally:
+        env.close()
 
 
 class _Trainer:

@@ -105,18 +105,22 @@ def effective_sample_size(weights: np.ndarray) -> float:
 
 
 def coverage_entropy(
-    positions: np.ndarray, low: Sequence[float], high: Sequence[float], bins: int = 10
+    positions: np.ndarray,
+    low: Sequence[float] | np.ndarray,
+    high: Sequence[float] | np.ndarray,
+    bins: int = 10,
 ) -> float:
-    """Entropy in nats of 2-D ``positions`` histogrammed on a ``bins`` x ``bins`` grid over [low, high].
+    """Entropy in nats of (N, d) ``positions`` on a grid of ``bins`` cells a side over [low, high].
 
-    Points outside the box count in the edge cells. The maximum, log(bins^2), is reached by a uniform spread.
+    Points outside the box count in the edge cells. The maximum, log(bins^d), is reached by a uniform spread.
     """
     positions = np.asarray(positions, dtype=np.float64)
-    if positions.ndim != 2 or positions.shape[1] != 2 or not len(positions):
-        raise ValueError(f"positions must have shape (N, 2) with N >= 1, got {positions.shape}")
+    if positions.ndim != 2 or not 1 <= positions.shape[1] <= 3 or not len(positions):
+        raise ValueError(f"positions must have shape (N, d) with N >= 1 and d in 1..3, got {positions.shape}")
     low_array, high_array = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     cells = np.floor((positions - low_array) / (high_array - low_array) * bins).astype(np.int64)
     cells = np.clip(cells, 0, bins - 1)
-    counts = np.bincount(cells[:, 0] * bins + cells[:, 1], minlength=bins * bins).astype(np.float64)
+    flat = np.ravel_multi_index(tuple(cells.T), (bins,) * positions.shape[1])
+    counts = np.bincount(flat, minlength=bins ** positions.shape[1]).astype(np.float64)
     shares = counts[counts > 0] / counts.sum()
     return float(-(shares * np.log(shares)).sum())

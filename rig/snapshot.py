@@ -37,15 +37,24 @@ MONITOR_FIELDS = (
 
 
 def capture(env: VecEnv) -> dict[str, Any]:
-    """The global generators' states and a snapshot of every training env."""
+    """The global generators' states and a snapshot of every training env (None for envs without snapshots,
+    ``rig.goal_env``)."""
     return {
         "generators": {
             "python": random.getstate(),
             "numpy": np.random.get_state(),
             "torch": torch.get_rng_state(),
         },
-        "envs": [_env_snapshot(monitor) for monitor in _monitors(env)],
+        "envs": _env_snapshots(env),
     }
+
+
+def _env_snapshots(env: VecEnv) -> list[dict[str, Any]] | None:
+    """Every training env's snapshot; None when an env cannot take one (its episode restarts on resume)."""
+    monitors = _monitors(env)
+    if not all(_latent_env(monitor).can_snapshot for monitor in monitors):
+        return None
+    return [_env_snapshot(monitor) for monitor in monitors]
 
 
 def restore_envs(env: VecEnv, state: dict[str, Any]) -> None:

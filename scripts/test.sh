@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-RIG_EXTRAS=dev,ray bash scripts/setup.sh
+RIG_EXTRAS=dev,ray,robotics bash scripts/setup.sh
 "$PYTHON" -m ruff check rig envs tests scripts
 "$PYTHON" -m ruff format --check rig envs tests scripts
 "$PYTHON" -m mypy rig envs

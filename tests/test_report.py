@@ -90,10 +90,12 @@ def learning_curve(final: dict[str, float], seed: int) -> list[EvalPoint]:
         points.append(
             EvalPoint(
                 steps=steps,
-                puck_distance=0.142 + (final["puck_distance_mean"] - 0.142) * progress + wobble,
-                puck_distance_std=0.02,
-                hand_distance=0.117 + (final["hand_distance_mean"] - 0.117) * progress - wobble,
-                hand_distance_std=0.01,
+                values={
+                    "puck_distance": 0.142 + (final["puck_distance_mean"] - 0.142) * progress + wobble,
+                    "puck_distance_std": 0.02,
+                    "hand_distance": 0.117 + (final["hand_distance_mean"] - 0.117) * progress - wobble,
+                    "hand_distance_std": 0.01,
+                },
                 success_rate=final["success_rate"] * progress,
                 episodes=20,
             )

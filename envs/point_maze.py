@@ -1,0 +1,212 @@
+"""gymnasium-robotics' ``PointMaze_UMaze-v3`` as an image goal env for rig: ``rig/PointMaze_UMaze-v3``.
+
+Needs the optional extra: ``pip install -e ".[robotics]"`` (gymnasium-robotics >= 1.4). The module
+imports gymnasium-robotics only when the env is made, so ``import envs`` works without it.
+
+A force-actuated point (a green ball, collision radius 0.1 m) moves in a U-shaped maze of 1 m cells
+(7 free cells, walls in between). The env is already a goal env; this adapter keeps its dynamics,
+spaces and goal distribution and adds what rig's env protocol (``rig.goal_env``) asks for:
+
+- **observations** (float64, the env's own): ``observation`` = ball xy and velocity (4-D),
+  ``achieved_goal`` = ball xy, ``desired_goal`` = goal xy (metres, maze centre at the origin).
+- **goals and starts**: the env's own: a free cell's centre plus uniform noise in [-0.25, 0.25] m per
+  axis, the start at least 0.5 m from the goal, drawn from the env's ``np_random`` (seeded resets
+  reproduce both). ``goal_box()`` is the box around all of them, x and y in [-1.25, 1.25] for the U-maze
+  (it also covers the wall between the U's arms, where no goal is drawn).
+- **actions**: the env's 2-D force in [-1, 1]; 0.01 s per step.
+- **episodes**: ``continuing_task=True`` and ``reset_target=False``: an episode never terminates on
+  reaching the goal and the goal never moves, so episodes have a fixed length and the agent should reach
+  the goal and stay there, as in rig's other envs. 300 steps by default (the env's own limit).
+- **reward**: ``-goal_distance`` (m), batched, instead of the env's sparse 0/1, like rig's other envs.
+- **info**: ``goal_distance`` (m) and ``is_success`` (the env's ``success``: distance <= 0.45 m).
+- **frames**: a fixed top-down camera that frames the whole maze; the red goal ball is never drawn.
+  No shadows, no multisampling.
+- **goal image**: the ball placed at the goal, at rest, rendered; the state is restored after.
+- **teleporting**: ``sample_state`` / ``set_to_state`` put the ball, at rest, anywhere in the maze
+  where it clears every wall.
+- **snapshots**: physics (``mj_getState``), goal, reset position and both random generators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium.error import DependencyNotInstalled
+
+from envs.mjtools import CameraPose, FrameRenderer, checked_xy, hide_site, restore_physics, save_physics
+
+Array = np.ndarray
+BALL_RADIUS = 0.1
+"""the collision radius of the point (its green sphere is drawn with radius 0.2)"""
+SUCCESS_DISTANCE = 0.45
+"""the env's own success radius, in metres"""
+
+
+class GoalPointMaze(gym.Wrapper[dict[str, Array], Array, dict[str, Array], Array]):
+    """A gymnasium-robotics ``PointMazeEnv`` with rig's frames, goal image, teleports and snapshots."""
+
+    goal_metrics = {"goal_distance": "m"}
+    """the distances in ``info`` that evaluation reports (rig's env protocol)"""
+    state_factors = {"point": (0, 2)}
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.maze_env = env
+        self.point_env = env.point_env
+        self.metadata = {**env.metadata, "render_modes": ["rgb_array"]}
+        model = self.point_env.model
+        hide_site(model, env.target_site_id)
+        self._frames = FrameRenderer(
+            model, self.point_env.width, self.point_env.height, _camera(env.maze, model)
+        )
+        self._walls = _wall_boxes(env.maze)
+
+    # ----------------------------------------------------------------- gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Array], dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        return obs, self._with_metrics(obs, info)
+
+    def step(self, action: Array) -> tuple[dict[str, Array], float, bool, bool, dict[str, Any]]:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        info = self._with_metrics(obs, info)
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        return obs, reward, bool(terminated), bool(truncated), info
+
+    def render(self) -> Array | None:
+        if self.point_env.render_mode != "rgb_array":
+            return None
+        return self._frames.render(self.point_env.data)
+
+    def close(self) -> None:
+        self._frames.close()
+        super().close()
+
+    # ------------------------------------------------------------ rig's goal-env members
+    def compute_reward(self, achieved_goal: Array, desired_goal: Array, info: Any) -> Array:
+        """Negative ball-to-goal distance (m); works on single goals and on batches."""
+        difference = np.asarray(achieved_goal, np.float64) - np.asarray(desired_goal, np.float64)
+        return -np.linalg.norm(difference, axis=-1)
+
+    def goal_box(self) -> tuple[Array, Array]:
+        """The box around every goal the env can draw (cell centres +- the position noise)."""
+        maze = self.maze_env.maze
+        centres = np.asarray(maze.unique_goal_locations, dtype=np.float64)
+        noise = self.maze_env.position_noise_range * maze.maze_size_scaling
+        return centres.min(axis=0) - noise, centres.max(axis=0) + noise
+
+    def goal_image(self) -> Array:
+        """The frame with the ball at rest at the goal; the simulation is left untouched."""
+        model, data = self.point_env.model, self.point_env.data
+        saved = save_physics(model, data)
+        try:
+            self._place(np.asarray(self.maze_env.goal, dtype=np.float64))
+            return self._frames.render(data)
+        finally:
+            restore_physics(model, data, saved)
+
+    def sample_state(self) -> Array:
+        """A ball position drawn uniformly from the maze's free space (clear of every wall)."""
+        rng = self.maze_env.np_random
+        half = np.array([self.maze_env.maze.x_map_center, self.maze_env.maze.y_map_center])
+        for _ in range(10_000):
+            xy = rng.uniform(-half, half)
+            if self._clear_of_walls(xy):
+                return xy
+        raise RuntimeError("could not draw a free position in the maze in 10000 draws")
+
+    def set_to_state(self, state: Array) -> None:
+        """Put the ball, at rest, at ``state`` (xy); ValueError if it would overlap a wall."""
+        xy = checked_xy(state, "the state (ball xy)")
+        if not self._clear_of_walls(xy):
+            raise ValueError(f"ball position {xy.tolist()} is inside or touching a wall of the maze")
+        self._place(xy)
+
+    def get_snapshot(self) -> dict[str, Any]:
+        """Physics, goal, reset position and random state: ``restore_snapshot`` continues bit-identically."""
+        maze_env = self.maze_env
+        return {
+            "physics": save_physics(self.point_env.model, self.point_env.data),
+            "goal": np.array(maze_env.goal, dtype=np.float64),
+            "reset_pos": np.array(maze_env.reset_pos, dtype=np.float64),
+            "np_random": maze_env.np_random.bit_generator.state,
+            "point_np_random": self.point_env.np_random.bit_generator.state,
+        }
+
+    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+        maze_env = self.maze_env
+        restore_physics(self.point_env.model, self.point_env.data, snapshot["physics"])
+        maze_env.goal = np.array(snapshot["goal"], dtype=np.float64)
+        maze_env.reset_pos = np.array(snapshot["reset_pos"], dtype=np.float64)
+        maze_env.update_target_site_pos()
+        maze_env.np_random.bit_generator.state = snapshot["np_random"]
+        self.point_env.np_random.bit_generator.state = snapshot["point_np_random"]
+
+    # -------------------------------------------------------------------- internals
+    def _place(self, xy: Array) -> None:
+        data = self.point_env.data
+        data.qpos[:2] = xy
+        data.qvel[:] = 0.0
+        mujoco.mj_forward(self.point_env.model, data)
+
+    def _clear_of_walls(self, xy: Array) -> bool:
+        """Whether a ball at ``xy`` lies inside the maze and at least its radius from every wall block."""
+        low, high = self._walls
+        gap = np.maximum(np.maximum(low - xy, xy - high), 0.0)
+        inside = bool(np.all(np.abs(xy) < [self.maze_env.maze.x_map_center, self.maze_env.maze.y_map_center]))
+        return inside and bool(np.all(np.linalg.norm(gap, axis=1) >= BALL_RADIUS))
+
+    def _with_metrics(self, obs: dict[str, Array], info: dict[str, Any]) -> dict[str, Any]:
+        distance = float(np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]))
+        return {**info, "goal_distance": distance, "is_success": bool(info["success"])}
+
+
+def _wall_boxes(maze: Any) -> tuple[Array, Array]:
+    """The xy (low, high) corners of every wall cell, one row per wall."""
+    half = 0.5 * maze.maze_size_scaling
+    centres = [
+        maze.cell_rowcol_to_xy(np.array([i, j]))
+        for i, row in enumerate(maze.maze_map)
+        for j, cell in enumerate(row)
+        if cell == 1
+    ]
+    centres_array = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    return centres_array - half, centres_array + half
+
+
+def _camera(maze: Any, model: mujoco.MjModel) -> CameraPose:
+    """Straight down on the maze's centre, just far enough for the whole maze to fill the frame."""
+    half_extent = 0.5 * max(maze.map_width, maze.map_length) * maze.maze_size_scaling
+    wall_top = maze.maze_height * maze.maze_size_scaling
+    distance = half_extent / np.tan(np.radians(model.vis.global_.fovy / 2)) + wall_top
+    return CameraPose(lookat=(0.0, 0.0, 0.0), distance=float(distance), elevation=-90.0, azimuth=90.0)
+
+
+def make_point_maze(
+    render_mode: str | None = None, width: int = 48, height: int = 48, **maze_kwargs: Any
+) -> GoalPointMaze:
+    """The entry point of ``rig/PointMaze_UMaze-v3``: gymnasium-robotics' ``PointMazeEnv``, adapted.
+
+    ``maze_kwargs`` go to ``PointMazeEnv`` (e.g. ``maze_map``); the episode settings are fixed.
+    """
+    try:
+        from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
+    except ImportError:
+        raise DependencyNotInstalled(
+            'rig/PointMaze_UMaze-v3 needs gymnasium-robotics: run pip install -e ".[robotics]"'
+        ) from None
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    env = PointMazeEnv(
+        render_mode=render_mode,
+        width=int(width),
+        height=int(height),
+        continuing_task=True,
+        reset_target=False,
+        **maze_kwargs,
+    )
+    return GoalPointMaze(env)
