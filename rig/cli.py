@@ -65,9 +65,9 @@ def _pretrain(cfg: Config, overwrite: bool) -> None:
     run = RunDir(cfg.run_dir)
     print(f"representation: {run.representation}")
     metrics = json.loads(run.pretrain_metrics.read_text()) if run.pretrain_metrics.is_file() else {}
-    for key in ("probe_r2_hand", "probe_r2_puck", "spearman", "active_units"):
-        if key in metrics:
-            print(f"{key}: {metrics[key]}")
+    for key, value in metrics.items():
+        if key.startswith("probe_r2_") or key in ("spearman", "active_units"):
+            print(f"{key}: {value}")
 
 
 def _train(cfg: Config, overwrite: bool) -> None:

@@ -75,6 +75,24 @@ def _capability(present: bool, name: str, without: str) -> str:
     return f"{name}: yes" if present else f"{name}: no, so {without}"
 
 
+def state_factors(cfg: EnvConfig) -> dict[str, slice]:
+    """The env's named parts of its state (``achieved_goal``), which the diagnostics probe one by one."""
+    env = make_env(cfg, render=False)
+    try:
+        return GoalEnvView(env).state_factors()
+    finally:
+        env.close()
+
+
+def is_pusher(cfg: EnvConfig) -> bool:
+    """Whether the configured env is one of rig's pushers, which the pusher-only tools measure."""
+    env = make_env(cfg, render=False)
+    try:
+        return isinstance(env.unwrapped, PushEnv)
+    finally:
+        env.close()
+
+
 def push_env(env: gym.Env[Any, Any]) -> PushEnv:
     """The ``PushEnv`` under gymnasium's wrappers, for the pusher-only tools (reward geometry, diagnosis)."""
     inner = env.unwrapped

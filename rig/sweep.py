@@ -308,18 +308,32 @@ def _outcome(trial: Trial, report: TrialReport | None) -> TrialOutcome:
     return TrialOutcome(trial, TrialStatus.SUCCEEDED, report.metrics, ray_path=report.ray_path)
 
 
-def format_table(outcomes: Sequence[TrialOutcome], max_error: int = 100) -> str:
-    """One line per trial: name, status, final puck distance, success rate and error."""
-    rows = [("trial", "status", "puck distance (m)", "success", "error")]
+def _headline(outcomes: Sequence[TrialOutcome]) -> tuple[str, str]:
+    """The sweep's headline goal metric and its unit, from its trials' eval.json (the pushers' puck
+    distance for records made before evaluations named their metrics)."""
     for outcome in outcomes:
-        puck = outcome.metrics.get("puck_distance_mean")
+        declared = outcome.metrics.get("goal_metrics")
+        if isinstance(declared, dict) and declared:
+            name, unit = next(iter(declared.items()))
+            return str(name), str(unit)
+    return "puck_distance", "m"
+
+
+def format_table(outcomes: Sequence[TrialOutcome], max_error: int = 100) -> str:
+    """One line per trial: name, status, the final headline goal metric (puck distance on the pushers),
+    success rate and error."""
+    name, unit = _headline(outcomes)
+    title = name.replace("_", " ") + (f" ({unit})" if unit else "")
+    rows = [("trial", "status", title, "success", "error")]
+    for outcome in outcomes:
+        value = outcome.metrics.get(f"{name}_mean")
         success = outcome.metrics.get("success_rate")
         error = outcome.error or ""
         rows.append(
             (
                 outcome.trial.name,
                 outcome.status.value,
-                "-" if puck is None else f"{puck:.3f}",
+                "-" if value is None else f"{float(value):.3f}",
                 "-" if success is None else f"{success:.0%}",
                 error if len(error) <= max_error else error[: max_error - 3] + "...",
             )

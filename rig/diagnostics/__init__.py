@@ -30,7 +30,13 @@ import numpy as np
 from rig.config import EnvConfig
 from rig.data import FrameDataset
 from rig.diagnostics.grids import prior_sample_grid, reconstruction_grid, traversal_grid
-from rig.diagnostics.metrics import heldout_colour_metrics, heldout_indices, representation_metrics
+from rig.diagnostics.metrics import (
+    PUSHER_FACTORS,
+    heldout_colour_metrics,
+    heldout_indices,
+    representation_metrics,
+)
+from rig.envs import is_pusher, state_factors
 from rig.media import save_png
 from rig.representation import RepresentationModule
 from rig.representation.base import Representation
@@ -96,19 +102,21 @@ def write_diagnostics(
     With ``heldout_colour_dataset`` (frames of the held-out palette) the metrics gain a
     ``heldout_colours`` entry and its grids are written too. With ``env_cfg`` they gain
     ``reward_geometry`` (``rig.reward_geometry``, on the real goals seeded from ``goal_seed``, in the
-    training palette, and in the held-out one under ``heldout_colours``). A state representation has no
-    images, so it gets metrics only.
+    training palette, and in the held-out one under ``heldout_colours``) on rig's pushers, and probe the
+    env's own ``state_factors``. A state representation has no images, so it gets metrics only.
     """
-    metrics = representation_metrics(rep, dataset, rng_seed)
+    factors = PUSHER_FACTORS if env_cfg is None else state_factors(env_cfg)
+    pusher = env_cfg is None or is_pusher(env_cfg)
+    metrics = representation_metrics(rep, dataset, rng_seed, factors, pusher)
     if rep.input_kind != "image":
         return metrics
     out = PretrainDir(Path(out_dir))
     _write_grids(rep, dataset, out, rng_seed)
-    if env_cfg is not None:
+    if env_cfg is not None and pusher:
         metrics["reward_geometry"] = reward_geometry_metrics(env_cfg, rep, env_cfg.palette, seed=goal_seed)
     if heldout_colour_dataset is not None:
         metrics["heldout_colours"] = heldout_colour_metrics(rep, dataset, heldout_colour_dataset, rng_seed)
-        if env_cfg is not None:
+        if env_cfg is not None and pusher:
             held = reward_geometry_metrics(env_cfg, rep, "heldout", seed=goal_seed)
             metrics["heldout_colours"]["reward_geometry"] = held
         _write_heldout_colour_grids(rep, heldout_colour_dataset, out, rng_seed)

@@ -3,6 +3,7 @@ the held-out loss, and generalisation to object colours never trained on."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,9 @@ from rig.representation.inference import (
     seeded,
 )
 
+PUSHER_FACTORS: dict[str, slice] = {"hand": slice(0, 2), "puck": slice(2, 4)}
+"""the pushers' state parts (``PushEnv.state_factors``), the default of every function here"""
+
 
 def heldout_indices(dataset: FrameDataset) -> np.ndarray:
     heldout = dataset.split(heldout=True)
@@ -31,24 +35,30 @@ def heldout_indices(dataset: FrameDataset) -> np.ndarray:
 
 
 def _latent_quality(
-    rep: Representation, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int
+    rep: Representation,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    factors: Mapping[str, slice],
 ) -> dict[str, Any]:
-    """Probe R^2 for hand and puck and the distance rank correlation, from (latents, states) pairs.
+    """Probe R^2 for each state part (hand and puck on the pushers) and the distance rank correlation,
+    from (latents, states) pairs.
 
     For the CC-VAE the latent is the whole RL representation [mu_z, c]; the ``_z_only`` entries use mu_z
-    alone, to show how much of the position z carries by itself.
+    alone, to show how much of the last part (the object) z carries by itself.
     """
     (train_x, train_s), (test_x, test_s) = train, test
-    metrics: dict[str, Any] = {
-        "probe_r2_hand": linear_probe_r2(train_x, train_s[:, :2], test_x, test_s[:, :2]),
-        "probe_r2_puck": linear_probe_r2(train_x, train_s[:, 2:], test_x, test_s[:, 2:]),
-        "knn_probe_r2_hand": knn_probe_r2(train_x, train_s[:, :2], test_x, test_s[:, :2]),
-        "knn_probe_r2_puck": knn_probe_r2(train_x, train_s[:, 2:], test_x, test_s[:, 2:]),
-        "spearman": distance_rank_correlation(test_x, test_s, rng=np.random.default_rng(seed)),
-    }
+    metrics: dict[str, Any] = {}
+    for probe, fit in (("probe_r2", linear_probe_r2), ("knn_probe_r2", knn_probe_r2)):
+        for name, part in factors.items():
+            metrics[f"{probe}_{name}"] = fit(train_x, train_s[:, part], test_x, test_s[:, part])
+    metrics["spearman"] = distance_rank_correlation(test_x, test_s, rng=np.random.default_rng(seed))
     if rep.context_dim > 0:
         z_train, z_test = train_x[:, : rep.z_dim], test_x[:, : rep.z_dim]
-        metrics["probe_r2_puck_z_only"] = linear_probe_r2(z_train, train_s[:, 2:], z_test, test_s[:, 2:])
+        name, part = list(factors.items())[-1]
+        metrics[f"probe_r2_{name}_z_only"] = linear_probe_r2(
+            z_train, train_s[:, part], z_test, test_s[:, part]
+        )
         metrics["spearman_z_only"] = distance_rank_correlation(
             z_test, test_s, rng=np.random.default_rng(seed)
         )
@@ -81,24 +91,35 @@ def heldout_loss_metrics(
     return metrics
 
 
-def representation_metrics(rep: Representation, dataset: FrameDataset, rng_seed: int = 0) -> dict[str, Any]:
+def representation_metrics(
+    rep: Representation,
+    dataset: FrameDataset,
+    rng_seed: int = 0,
+    factors: Mapping[str, slice] = PUSHER_FACTORS,
+    pusher: bool = True,
+) -> dict[str, Any]:
     """Every number about ``rep`` on ``dataset``, JSON-ready; probes are fitted on the train split and
-    everything else is measured on the held-out split. A state representation gets the latent-quality
-    numbers only (its probes are the identity's)."""
+    everything else is measured on the held-out split. ``factors`` names the parts of the dataset's states
+    to probe (the env's ``state_factors``); the object's pixel error (``pusher``) needs the pushers' object
+    disc at states[:, 2:4]. A state
+    representation gets the latent-quality numbers only (its probes are the identity's)."""
     train, heldout = dataset.split(heldout=False), heldout_indices(dataset)
     inputs = dataset.images if rep.input_kind == "image" else dataset.states
     train_x = encode_dataset(rep, inputs[train], contexts_of(rep, dataset, train))
     test_x = encode_dataset(rep, inputs[heldout], contexts_of(rep, dataset, heldout))
     metrics: dict[str, Any] = {"num_train": len(train), "num_heldout": len(heldout)}
     metrics.update(
-        _latent_quality(rep, (train_x, dataset.states[train]), (test_x, dataset.states[heldout]), rng_seed)
+        _latent_quality(
+            rep, (train_x, dataset.states[train]), (test_x, dataset.states[heldout]), rng_seed, factors
+        )
     )
     if rep.input_kind == "image":
         metrics.update(
             heldout_loss_metrics(rep, dataset.images[heldout], contexts_of(rep, dataset, heldout), rng_seed)
         )
         metrics["active_units"] = active_units(test_x[:, : rep.z_dim])
-        metrics["object_recon_mse"] = object_reconstruction_error(rep, dataset, heldout)
+        if pusher:
+            metrics["object_recon_mse"] = object_reconstruction_error(rep, dataset, heldout)
     return metrics
 
 

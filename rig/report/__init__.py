@@ -31,8 +31,10 @@ from rig.report.runs import (
     REPRESENTATION_NAMES,
     MethodGroup,
     RunRecord,
+    goal_metrics,
     group_runs,
     integer,
+    metric_title,
     missing_products,
     random_baselines,
     read_run,
@@ -46,11 +48,10 @@ MAX_GIFS = 3
 """Rollout GIFs shown per run."""
 
 
-FINAL_METRICS = (
-    ("puck_distance_mean", "final puck distance (m)", 3),
-    ("hand_distance_mean", "final hand distance (m)", 3),
-    ("success_rate", "success rate", 2),
-)
+def final_metrics(runs: Sequence[RunRecord]) -> list[tuple[str, str, int]]:
+    """The final table's columns: (eval.json key, title, digits) of each goal metric, then success."""
+    columns = [(f"{name}_mean", metric_title(name, unit), 3) for name, unit in goal_metrics(runs).items()]
+    return [*columns, ("success_rate", "success rate", 2)]
 
 
 def build_report(
@@ -121,7 +122,7 @@ def _missing_section(runs: Sequence[RunRecord]) -> list[str]:
 
 def _representation_size(config: Config) -> str:
     if config.vae.is_oracle:
-        return "4 (hand and puck x, y)"
+        return "the true state"
     if config.vae.kind == "cc_vae":
         return f"z {config.vae.z_dim} + context {config.vae.context_dim}"
     return f"z {config.vae.z_dim}"
@@ -292,12 +293,13 @@ def _curves_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup], ou
     if not any(run.curve for run in runs):
         return [*lines, "No run has an evaluation curve (`agent/eval_curve.csv`) yet.", ""]
     curves = ReportDir(out_dir).learning_curves
-    plot_learning_curves(groups, random_baselines(runs), curves)
+    plot_learning_curves(groups, random_baselines(runs), curves, goal_metrics(runs))
     episodes = sorted({point.episodes for run in runs for point in run.curve})
+    names = ", ".join(name.replace("_", " ") for name in goal_metrics(runs))
     caption = (
         f"Periodic evaluations on real goal images ({', '.join(map(str, episodes))} episodes each): "
-        "the env's own puck and hand distances at the episode's last step, and the share of episodes "
-        "ending with the puck within 0.05 m of its goal."
+        f"the env's own goal metrics ({names}) at the episode's last step, and the share of episodes "
+        "the env counts as a success at their last step (on the pushers: the puck within 0.05 m of its goal)."
     )
     if any(len(group.runs) > 1 for group in groups):
         caption += " Lines: mean over seeds; shaded: ± 1 std across seeds (ddof=0)."
@@ -329,13 +331,14 @@ def final_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> l
     lines = ["## Final evaluation", ""]
     if not any(run.final for run in runs) and not any(run.random_baseline for run in runs):
         return [*lines, "No run has a final evaluation (`eval.json`) or random baseline yet.", ""]
-    header = ["method", "seeds", "env steps", "episodes per seed", *(title for _, title, _ in FINAL_METRICS)]
-    rows = [_final_row(group) for group in groups]
+    columns = final_metrics(runs)
+    header = ["method", "seeds", "env steps", "episodes per seed", *(title for _, title, _ in columns)]
+    rows = [_final_row(group, columns) for group in groups]
     randoms = random_baselines(runs)
     for env_id, summaries in sorted(randoms.items()):
         name = "Random policy" if len(randoms) == 1 else f"Random policy, {env_id}"
         on_env = sum(run.config.env.id == env_id for run in runs)
-        rows.append(_summary_row(name, summaries, on_env, "0"))
+        rows.append(_summary_row(name, summaries, on_env, "0", columns))
     note = (
         "Final evaluation on seeded real goals, the same goals for every method on an env. With several "
         "seeds: mean ± std over the seeds' means (ddof=0). Seeds: runs with a result (of the runs given, "
@@ -344,14 +347,20 @@ def final_section(runs: Sequence[RunRecord], groups: Sequence[MethodGroup]) -> l
     return [*lines, *table(header, rows), note, ""]
 
 
-def _final_row(group: MethodGroup) -> list[str]:
+def _final_row(group: MethodGroup, columns: Sequence[tuple[str, str, int]]) -> list[str]:
     summaries = [run.final for run in group.runs if run.final is not None]
     steps = span([run.trained_steps() for run in group.runs if run.final is not None])
-    return _summary_row(group.label, summaries, len(group.runs), steps)
+    return _summary_row(group.label, summaries, len(group.runs), steps, columns)
 
 
-def _summary_row(name: str, summaries: Sequence[dict[str, Any]], runs: int, steps: str) -> list[str]:
+def _summary_row(
+    name: str,
+    summaries: Sequence[dict[str, Any]],
+    runs: int,
+    steps: str,
+    columns: Sequence[tuple[str, str, int]],
+) -> list[str]:
     episodes = span([integer(s.get("episodes")) for s in summaries])
-    cells = [mean_std(summaries, key, digits) for key, _, digits in FINAL_METRICS]
+    cells = [mean_std(summaries, key, digits) for key, _, digits in columns]
     seeds = str(len(summaries)) if len(summaries) == runs else f"{len(summaries)} of {runs}"
     return [name, seeds, steps, episodes, *cells]

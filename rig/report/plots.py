@@ -11,23 +11,32 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rig.io import atomic_path
-from rig.report.runs import MethodGroup, aggregate_curve, summaries_mean
+from rig.report.runs import PUSHER_METRICS, MethodGroup, aggregate_curve, metric_title, summaries_mean
 
-CURVE_PANELS = (
-    ("puck_distance", "puck_distance_mean", "final puck distance (m)", "lower is better"),
-    ("hand_distance", "hand_distance_mean", "final hand distance (m)", "lower is better"),
-    ("success_rate", "success_rate", "success rate (puck < 0.05 m)", "higher is better"),
-)
+SUCCESS_PANEL = ("success_rate", "success_rate", "success rate (the env's is_success)", "higher is better")
+
+
+def curve_panels(metrics: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """(curve column, eval.json key, axis label, hint) of each goal metric, then success."""
+    panels = [
+        (name, f"{name}_mean", metric_title(name, unit), "lower is better") for name, unit in metrics.items()
+    ]
+    return [*panels, SUCCESS_PANEL]
 
 
 def plot_learning_curves(
-    groups: Sequence[MethodGroup], randoms: dict[str, list[dict[str, Any]]], path: Path
+    groups: Sequence[MethodGroup],
+    randoms: dict[str, list[dict[str, Any]]],
+    path: Path,
+    metrics: dict[str, str] | None = None,
 ) -> None:
-    """Puck distance, hand distance and success rate against env steps, one line per method group."""
-    figure = Figure(figsize=(15, 4.6), layout="constrained")
-    axes = figure.subplots(1, len(CURVE_PANELS))
+    """Each goal metric (puck and hand distance on the pushers) and the success rate against env steps,
+    one line per method group."""
+    panels = curve_panels(metrics or PUSHER_METRICS)
+    figure = Figure(figsize=(5 * len(panels), 4.6), layout="constrained")
+    axes = figure.subplots(1, len(panels))
     colours = [f"C{i % 10}" for i in range(len(groups))]
-    for ax, (metric, random_key, ylabel, hint) in zip(axes, CURVE_PANELS, strict=True):
+    for ax, (metric, random_key, ylabel, hint) in zip(axes, panels, strict=True):
         for group, colour in zip(groups, colours, strict=True):
             _draw_group(ax, group, metric, colour)
         _draw_random(ax, randoms, random_key)

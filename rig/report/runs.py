@@ -82,6 +82,16 @@ class RunRecord:
         found = [(getattr(pretrain, name), caption) for name, caption in GRIDS]
         return [(path, caption) for path, caption in found if path.is_file()]
 
+    @property
+    def goal_metrics(self) -> dict[str, str]:
+        """The env's goal metrics (name: unit, the headline first), as its evaluations recorded them."""
+        for summary in (self.final, self.random_baseline):
+            if summary is not None and isinstance(summary.get("goal_metrics"), dict):
+                return {str(name): str(unit) for name, unit in summary["goal_metrics"].items()}
+        if self.curve:
+            return dict.fromkeys(self.curve[-1].metric_names, "")
+        return dict(PUSHER_METRICS)
+
     def trained_steps(self) -> int | None:
         """Env steps the evaluated agent was trained for, from the newest record that says."""
         if self.final is not None and integer(self.final.get("steps")) is not None:
@@ -263,11 +273,13 @@ def _distinguishing(members: list[list[RunRecord]], indices: list[int]) -> list[
 
 
 def aggregate_curve(curves: Sequence[Sequence[EvalPoint]], metric: str) -> CurveBand:
-    """Mean and std over the curves at every evaluated step; a step counts the curves that reached it."""
+    """Mean and std over the curves at every evaluated step; a step counts the curves that reached it (and
+    that have the metric: curves of another env may not)."""
     by_step: dict[int, list[float]] = defaultdict(list)
     for curve in curves:
         for point in curve:
-            by_step[point.steps].append(float(getattr(point, metric)))
+            if metric == "success_rate" or metric in point.values:
+                by_step[point.steps].append(float(getattr(point, metric)))
     steps = np.array(sorted(by_step), dtype=np.int64)
     values = [np.array(by_step[int(s)]) for s in steps]
     return CurveBand(
@@ -284,6 +296,25 @@ def summaries_mean(summaries: Sequence[dict[str, Any]], key: str) -> tuple[float
     if len(values) == 0:
         return float("nan"), float("nan"), 0
     return float(values.mean()), float(values.std()), len(values)
+
+
+PUSHER_METRICS = {"puck_distance": "m", "hand_distance": "m"}
+"""the goal metrics of records made before evaluations recorded them: all were made on the pushers"""
+
+
+def goal_metrics(runs: Sequence[RunRecord]) -> dict[str, str]:
+    """Every goal metric of the runs (name: unit), each run's headline first, in the runs' order."""
+    metrics: dict[str, str] = {}
+    for run in runs:
+        for name, unit in run.goal_metrics.items():
+            metrics.setdefault(name, unit)
+    return metrics or dict(PUSHER_METRICS)
+
+
+def metric_title(name: str, unit: str) -> str:
+    """``final puck distance (m)`` for ``puck_distance`` in m."""
+    label = name.replace("_", " ")
+    return f"final {label} ({unit})" if unit else f"final {label}"
 
 
 def random_baselines(runs: Sequence[RunRecord]) -> dict[str, list[dict[str, Any]]]:
