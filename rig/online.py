@@ -32,7 +32,7 @@ from rig import io
 from rig.config import Config, EnvConfig
 from rig.diagnostics import linear_probe_r2, reconstruction_grid
 from rig.envs import make_env, push_env
-from rig.errors import CorruptFileError, UserError
+from rig.errors import UNREADABLE_ERRORS, UserError, unreadable
 from rig.media import image_grid, save_png
 from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import BetaVAE, images_to_tensor
@@ -366,8 +366,8 @@ class OnlineVAE:
             self.goal_pool = (
                 None if pool is None else GoalPool(pool["latents"], pool["frames"], pool["states"])
             )
-        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as error:
-            raise CorruptFileError(f"{path}: the online VAE state cannot be read ({error})") from error
+        except UNREADABLE_ERRORS as error:
+            raise unreadable(path, "the online VAE's state", error) from error
         self.vae.eval()
 
 

@@ -36,7 +36,7 @@ from rig import io
 from rig.agent import RESUMABLE_KEYS
 from rig.config import Config, ConfigError, Palette, flat_settings, section_hash, to_yaml
 from rig.device import resolve_device, set_torch_threads
-from rig.errors import UserError
+from rig.errors import CorruptFileError, UserError, first_line
 from rig.pretrain import make_representation
 from rig.rundir import STAGE_NAMES, RunDir
 from rig.stages import (
@@ -178,7 +178,21 @@ def run_pipeline(
             from rig.report import build_report
 
             logger.info("report: %s", build_report([run.root]))
-        return dict(json.loads(run.eval.read_text()))
+        return read_evaluation(run.eval)
+
+
+def read_evaluation(path: Path) -> dict[str, Any]:
+    """The final evaluation; a damaged one is refused with the way to redo it, which takes seconds."""
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        evaluation = error
+    if not isinstance(evaluation, dict):
+        detail = first_line(evaluation) if isinstance(evaluation, Exception) else "not a JSON object"
+        raise CorruptFileError(
+            f"{path} is damaged ({detail}); delete it and run again: the evaluation is redone in seconds"
+        )
+    return evaluation
 
 
 def run_stage(cfg: Config, name: str, progress: bool = True, overwrite: bool = False) -> None:

@@ -17,7 +17,7 @@ from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect
 from rig.device import resolve_device
 from rig.envs import is_multi_object
-from rig.errors import MissingFileError
+from rig.errors import CorruptFileError, MissingFileError
 from rig.evaluate import (
     GIF_SCALE,
     check_representation_fits,
@@ -63,7 +63,7 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
         return save_state_representation(cfg, run.pretrain)
     paths = dataset_paths(cfg)
     dataset = FrameDataset.load(paths["frames"])
-    dataset.check_matches(cfg.env, cfg.data)
+    dataset.check_matches(cfg.env, cfg.data, seed=cfg.seed)
     heldout = FrameDataset.load(paths["heldout_colours"]) if "heldout_colours" in paths else None
     return pretrain(cfg, dataset, run.pretrain, heldout_colours=heldout, progress=progress)
 
@@ -80,6 +80,7 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
     fitted = cfg.agent.goal_prior == "fitted" and not cfg.online.enabled
     if fitted and representation.input_kind == "image":
         dataset = FrameDataset.load(dataset_paths(cfg)["frames"])
+        dataset.check_matches(cfg.env, cfg.data, seed=cfg.seed)
         representation.set_goal_prior(*fit_goal_prior(representation, dataset))
     return train(cfg, representation, RunDir(cfg.run_dir).agent.root, progress=progress)
 
@@ -133,10 +134,17 @@ def baseline_stage(cfg: Config) -> dict[str, Any]:
 
 
 def load_stage_representation(cfg: Config) -> RepresentationModule:
-    path = RunDir(cfg.run_dir).representation
+    run = RunDir(cfg.run_dir)
+    path = run.representation
     if not path.is_file():
         raise MissingFileError(f"no representation at {path}; run `rig pretrain` (or `rig run`) first")
-    return load_representation(path, map_location=resolve_device(cfg.device))
+    try:
+        return load_representation(path, map_location=resolve_device(cfg.device))
+    except CorruptFileError as error:
+        raise CorruptFileError(
+            f"{error}; restore it from a copy, or delete {run.pretrain} and run again to pretrain anew on "
+            "the kept frames"
+        ) from error
 
 
 def stored_config(run_dir: str | os.PathLike[str]) -> Config:
