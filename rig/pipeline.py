@@ -38,6 +38,7 @@ from rig.config import Config, ConfigError, Palette, flat_settings, section_hash
 from rig.device import resolve_device, set_torch_threads
 from rig.errors import CorruptFileError, UserError, first_line
 from rig.pretrain import make_representation
+from rig.resources import check_resources
 from rig.rundir import STAGE_NAMES, RunDir
 from rig.stages import (
     baseline_stage,
@@ -147,8 +148,10 @@ def plan(cfg: Config) -> list[StagePlan]:
 def preflight(cfg: Config) -> None:
     """What only torch and the representation code can check, done before any stage runs.
 
-    The device must be there, and the representation must take frames of ``env.image_size``.
+    The device must be there, the machine must hold what the run allocates (``rig.resources``), and the
+    representation must take frames of ``env.image_size``.
     """
+    check_resources(cfg)
     set_torch_threads(cfg.torch_threads)
     resolve_device(cfg.device)
     if cfg.vae.kind != "state":
