@@ -215,7 +215,9 @@ class Config:
     device: str = "auto"
     """torch device: auto (cuda when available), cpu, cuda, cuda:1, ..."""
     torch_threads: int = 0
-    """CPU threads for torch; 0 keeps torch's default of one per core"""
+    """CPU threads for torch, at most the CPUs there are; 0 lets rig choose (rig.threads): 1 for the agent
+    loop, which loses little alone and does not collapse beside another busy process, and the CPUs other
+    processes leave free for VAE training"""
     run_dir: str = "runs/default"
     """where the run's products are written"""
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -329,7 +331,7 @@ def _run_checks(config: Config) -> Checks:
     device = device_problem(config.device)
     return [
         (0 <= config.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
-        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)"),
+        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: rig's choice)"),
         (bool(config.run_dir.strip()), "run_dir must not be empty"),
         (
             not Path(config.run_dir).exists() or Path(config.run_dir).is_dir(),

@@ -38,6 +38,7 @@ from rig.relabel import ImaginedGoalReplayBuffer
 from rig.representation import BetaVAE, images_to_tensor
 from rig.rundir import AgentDir
 from rig.skew import coverage_entropy, effective_sample_size, log_likelihood, skew_weights
+from rig.threads import CpuMeter, vae_threads
 
 ENCODE_BATCH = 1024
 """frames per encoder pass when the stored latents are refreshed"""
@@ -218,6 +219,8 @@ class OnlineVAE:
         self.next_update = cfg.agent.learning_starts
         self.goal_pool: GoalPool | None = None
         self.probe = probe
+        self.cpu_meter = CpuMeter()
+        """other processes' CPU use since the last update, for the update's thread count (rig.threads)"""
 
     def due(self, env_steps: int) -> bool:
         return env_steps >= self.next_update
@@ -399,7 +402,9 @@ class OnlineRepresentationCallback(BaseCallback):
             return
         buffer = getattr(self.model, "replay_buffer", None)
         assert isinstance(buffer, FrameReplayBuffer), "online training needs the FrameReplayBuffer"
-        for key, value in self.trainer.update(buffer, self.num_timesteps).items():
+        with vae_threads(self.trainer.cfg.torch_threads, self.trainer.cpu_meter):
+            metrics = self.trainer.update(buffer, self.num_timesteps)
+        for key, value in metrics.items():
             self.logger.record(key, value)
         self._send_goal_pool()
 

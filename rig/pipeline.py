@@ -49,6 +49,7 @@ from rig.stages import (
     stored_config,
     train_stage,
 )
+from rig.threads import choose_threads
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def preflight(cfg: Config) -> None:
     representation must take frames of ``env.image_size``.
     """
     check_resources(cfg)
-    set_torch_threads(cfg.torch_threads)
+    set_torch_threads(choose_threads(cfg.torch_threads, "agent"))
     resolve_device(cfg.device)
     if cfg.vae.kind != "state":
         try:

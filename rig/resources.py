@@ -17,7 +17,6 @@ The estimate counts what grows with the settings, not Python's and the libraries
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 
 from rig.config import Config, ConfigError
 from rig.pretrain import make_representation
+from rig.threads import usable_cpus
 
 FLOAT_BYTES = 4
 FRAME_COPIES = 2
@@ -180,13 +180,6 @@ def available_memory() -> int | None:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     return None
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def _size(count: int) -> str:
