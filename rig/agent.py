@@ -38,7 +38,7 @@ from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from rig.callbacks import PeriodicEvaluation, ProgressBar
-from rig.checkpoints import read_checkpoint_record, restore_agent
+from rig.checkpoints import agent_files, read_checkpoint_record, restore_agent
 from rig.config import Config, flat_settings
 from rig.device import resolve_device
 from rig.errors import UserError
@@ -165,8 +165,9 @@ def train(
     device = resolve_device(cfg.device) if device is None else torch.device(device)
     representation = representation.to(device)
     env = make_training_env(cfg, representation)
-    model, resumed, training_state = _start_or_resume(cfg, representation, env, run, device)
-    online = _online_trainer(cfg, representation, run, device, resumed)
+    with agent_files(run.root):
+        model, resumed, training_state = _start_or_resume(cfg, representation, env, run, device)
+        online = _online_trainer(cfg, representation, run, device, resumed)
     curve = [point for point in read_eval_curve(run.eval_curve) if point.steps <= model.num_timesteps]
     curve = curve if resumed else []
     resume_from = model.num_timesteps if resumed else None

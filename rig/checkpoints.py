@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rig import io
 from rig.config import Algo, Config, from_dict, to_dict
-from rig.errors import CorruptFileError, MissingFileError
+from rig.errors import UNREADABLE_ERRORS, CorruptFileError, MissingFileError, unreadable
 from rig.online import OnlineVAE
 from rig.representation import RepresentationModule, load_representation, save_representation
 from rig.rundir import AgentDir
@@ -143,8 +142,9 @@ def restore_agent(
     state = None if state_path is None else _read_training_state(state_path)
     # An env without snapshots (rig.goal_env) restarts its interrupted episode, as an old checkpoint does.
     mid_episode = state is not None and state["envs"] is not None
-    with _reading(record.agent_path, record.replay_buffer_path):
+    with _reading(record.agent_path):
         model = algo.load(record.agent_path, env=env, device=device, force_reset=not mid_episode)
+    with _reading(record.replay_buffer_path):
         model.load_replay_buffer(record.replay_buffer_path, truncate_last_traj=not mid_episode)
     if state is not None and mid_episode:
         try:
@@ -159,8 +159,8 @@ def _read_training_state(path: Path) -> dict[str, Any]:
         raise MissingFileError(f"checkpoint file {path} is missing")
     try:
         state = torch.load(path, weights_only=False)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        raise CorruptFileError(f"checkpoint {path} cannot be read ({error!r})") from error
+    except UNREADABLE_ERRORS as error:
+        raise unreadable(path, "a training state", error) from error
     if not isinstance(state, dict) or not {"generators", "envs"} <= state.keys():
         raise CorruptFileError(f"checkpoint {path} is not a training state")
     return state
@@ -176,24 +176,51 @@ class TrainedRun:
 
 def load_run(agent_dir: str | os.PathLike[str], device: torch.device | str = "cpu") -> TrainedRun:
     """The latest agent (policy only, no replay buffer) and the representation it was trained with."""
-    record = read_checkpoint_record(agent_dir)
-    representation = load_representation(record.trained_representation_path, map_location=device)
-    # Acting needs no replay buffer; a one-transition plain buffer spares SB3 from wanting the training env.
-    policy_only = {"replay_buffer_class": DictReplayBuffer, "replay_buffer_kwargs": {}, "buffer_size": 1}
-    algo = ALGORITHMS[record.config.agent.algo]
-    with _reading(record.agent_path):
-        model = algo.load(record.agent_path, device=device, custom_objects=policy_only)
+    with agent_files(Path(agent_dir)):
+        record = read_checkpoint_record(agent_dir)
+        representation = load_representation(record.trained_representation_path, map_location=device)
+        # Acting needs no replay buffer; a one-transition plain buffer spares SB3 the training env.
+        policy_only = {"replay_buffer_class": DictReplayBuffer, "replay_buffer_kwargs": {}, "buffer_size": 1}
+        algo = ALGORITHMS[record.config.agent.algo]
+        with _reading(record.agent_path):
+            model = algo.load(record.agent_path, device=device, custom_objects=policy_only)
     return TrainedRun(record.config, model, representation, record.steps)
 
 
 @contextmanager
-def _reading(*paths: Path) -> Iterator[None]:
-    """Turns a missing or unreadable SB3 file into an error that names it."""
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise MissingFileError(f"checkpoint files {missing} are missing")
+def agent_files(agent_dir: Path) -> Iterator[None]:
+    """A damaged file of ``agent_dir`` is refused with a way out that keeps the frames and the VAE."""
     try:
         yield
-    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
-        names = ", ".join(str(path) for path in paths)
-        raise CorruptFileError(f"checkpoint {names} cannot be read ({error!r})") from error
+    except CorruptFileError as error:
+        raise CorruptFileError(
+            f"{error}; restore it from a copy, or delete {agent_dir} and run again to train the agent anew "
+            "(the frames and the representation are kept)"
+        ) from error
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turns a missing or unreadable SB3 file (agent zip or replay buffer) into an error that names it."""
+    if not path.is_file():
+        raise MissingFileError(f"checkpoint file {path} is missing")
+    if path.suffix == ".zip":
+        _check_zip(path)
+    try:
+        yield
+    except UNREADABLE_ERRORS as error:
+        raise unreadable(path, "an SB3 checkpoint", error) from error
+
+
+def _check_zip(path: Path) -> None:
+    """SB3 reports a damaged agent zip as a bare ValueError or worse; check every member's checksum first."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged_member = archive.testzip()
+            members = archive.namelist()
+    except UNREADABLE_ERRORS as error:
+        raise unreadable(path, "an SB3 agent (a zip archive)", error) from error
+    if damaged_member is not None:
+        raise CorruptFileError(f"{path} is damaged: its member {damaged_member!r} fails its checksum")
+    if "data" not in members:
+        raise CorruptFileError(f"{path} is damaged: it is a zip archive but holds no SB3 agent ('data')")

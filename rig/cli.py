@@ -28,7 +28,7 @@ from typing import get_args
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rig.config import Config, Palette, load_config
-from rig.errors import UserError
+from rig.errors import UserError, storage_error
 from rig.rundir import RunDir
 
 EXIT_USER_ERROR = 2
@@ -171,6 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _dispatch(args)
         except UserError as error:
             print(f"rig {args.command}: {error}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except OSError as error:
+            refused = storage_error(error)
+            if refused is None:
+                raise
+            print(f"rig {args.command}: {refused}", file=sys.stderr)
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             print(f"rig {args.command}: interrupted; the same command resumes", file=sys.stderr)

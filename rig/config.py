@@ -26,7 +26,12 @@ import gymnasium
 import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    OmegaConfBaseException,
+)
 
 import envs  # noqa: F401  registers the rig/ env ids that env.id is checked against
 from rig.errors import UserError
@@ -222,7 +227,9 @@ class Config:
     device: str = "auto"
     """torch device: auto (cuda when available), cpu, cuda, cuda:1, ..."""
     torch_threads: int = 0
-    """CPU threads for torch; 0 keeps torch's default of one per core"""
+    """CPU threads for torch, at most the CPUs there are; 0 lets rig choose (rig.threads): 1 for the agent
+    loop (and an online run's VAE updates), which loses little alone and does not collapse beside another
+    busy process, and the CPUs other processes leave free for VAE pretraining"""
     run_dir: str = "runs/default"
     """where the run's products are written"""
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -248,8 +255,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         sources.append(("overrides", _parse_overrides(overrides)))
     for origin, source in sources:
         merged = _merge_checked(merged, source, origin)
-    config = OmegaConf.to_object(merged)
-    assert isinstance(config, Config)
+    config = _resolved(merged)
     validate(config)
     return config
 
@@ -260,6 +266,24 @@ def _schema() -> DictConfig:
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.env.kwargs, False)
     return schema
+
+
+def _resolved(merged: DictConfig) -> Config:
+    """The config object, with ``${...}`` interpolations resolved; one that cannot be names its key."""
+    try:
+        config = OmegaConf.to_object(merged)
+    except InterpolationResolutionError as error:
+        key = str(getattr(error, "full_key", ""))
+        container = OmegaConf.to_container(merged)
+        raw = (
+            flatten({str(k): v for k, v in container.items()}).get(key)
+            if isinstance(container, dict)
+            else None
+        )
+        problem = _first_line(str(error.msg))
+        raise ConfigError(f"{key}={raw!r}: cannot resolve the interpolation: {problem}") from None
+    assert isinstance(config, Config)
+    return config
 
 
 def resolve_config_path(path: str | Path) -> Path:
@@ -326,8 +350,12 @@ def _run_checks(config: Config) -> Checks:
     device = device_problem(config.device)
     return [
         (0 <= config.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
-        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)"),
+        (config.torch_threads >= 0, "torch_threads must be >= 0 (0: rig's choice)"),
         (bool(config.run_dir.strip()), "run_dir must not be empty"),
+        (
+            not Path(config.run_dir).exists() or Path(config.run_dir).is_dir(),
+            f"run_dir {config.run_dir!r} is an existing file, not a directory: choose another run_dir",
+        ),
         (device is None, f"device: {device}"),
     ]
 
@@ -546,13 +574,32 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _load_yaml(path: Path) -> DictConfig:
+    text = _read_text(path)
     try:
-        loaded = OmegaConf.load(path)
+        content = yaml.safe_load(text)
+        # OmegaConf's own loader reads numbers such as 1e-3 as floats, as the schema expects.
+        loaded = OmegaConf.create(text) if isinstance(content, dict) else None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
+    if content is None:
+        raise ConfigError(
+            f"{path} holds no settings (it is empty or only comments); give a config that sets "
+            "something, or no config at all to run the schema defaults"
+        )
     if not isinstance(loaded, DictConfig):
-        raise ConfigError(f"{path} must hold a mapping of settings, e.g. agent: {{algo: sac}}")
+        held = f"{type(content).__name__} {_first_line(repr(content))[:60]}"
+        raise ConfigError(f"{path} holds a {held}, not a mapping of settings such as agent: {{algo: sac}}")
     return loaded
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start : error.start + 1]
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.start} is {byte!r}); save it as UTF-8"
+        ) from None
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:

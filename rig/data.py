@@ -66,6 +66,8 @@ class FrameDataset:
     """int64 (N,) index into envs.appearance.SHAPES"""
     meta: dict[str, Any] = field(default_factory=dict)
     """the env and data config that made it, and the seed"""
+    origin: str = field(default="the dataset", init=False, compare=False)
+    """where it was loaded from, for messages"""
 
     def __len__(self) -> int:
         return len(self.images)
@@ -103,6 +105,7 @@ class FrameDataset:
                 f"dataset {path} is corrupt or truncated ({error}); delete it and collect again"
             ) from None
         dataset = cls(**arrays, meta=meta)
+        dataset.origin = f"dataset {path}"
         dataset.check_consistent(str(path))
         return dataset
 
@@ -118,19 +121,28 @@ class FrameDataset:
         if count and (self.context_index.min() < 0 or self.context_index.max() >= count):
             raise DatasetError(f"{origin}: context_index points outside the dataset")
 
-    def check_matches(self, env: EnvConfig, data: DataConfig | None = None) -> None:
-        """Raise if the dataset was collected with other env (or data) settings than ``env``/``data``."""
-        expected = {"env": _collection_env(env)}
+    def check_matches(self, env: EnvConfig, data: DataConfig | None = None, seed: int | None = None) -> None:
+        """Raise if the dataset was collected with other env (or data) settings, or another seed."""
+        expected = {f"env.{key}": value for key, value in _collection_env(env).items()}
         if data is not None:
-            expected["data"] = asdict(data)
-        for section, values in expected.items():
-            stored = self.meta.get(section, {})
-            for key, value in values.items():
-                if stored.get(key) != value:
-                    raise DatasetError(
-                        f"dataset was collected with {section}.{key}={stored.get(key)!r}, "
-                        f"but this run asks for {section}.{key}={value!r}; collect a new dataset"
-                    )
+            expected.update({f"data.{key}": value for key, value in asdict(data).items()})
+        if seed is not None:
+            expected["seed"] = seed
+        stored = {
+            **{
+                f"{section}.{key}": value
+                for section in ("env", "data")
+                for key, value in self.meta.get(section, {}).items()
+            },
+            "seed": self.meta.get("seed"),
+        }
+        for key, value in expected.items():
+            if stored.get(key) != value:
+                raise DatasetError(
+                    f"{self.origin} was collected with {key}={stored.get(key)!r}, but this run asks for "
+                    f"{key}={value!r}: it is another run's dataset; delete its folder and run again to "
+                    "collect this run's frames (the stages after it are kept)"
+                )
 
 
 def collect(

@@ -31,7 +31,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_torch_threads(threads: int) -> None:
-    """Intra-op CPU threads for torch; 0 keeps torch's default (one per core)."""
+    """Intra-op CPU threads for torch; 0 keeps the count as it is (``rig.threads`` chooses one)."""
     if threads < 0:
         raise ValueError(f"torch_threads must be >= 0, got {threads}")
     if threads:

@@ -19,22 +19,37 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from rig.errors import STORAGE_PROBLEMS
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    with _naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.chmod(0o644)  # mkstemp makes files private; results are meant to be shared
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with _naming(target):
+            yield tmp
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """A write the storage refuses (full, read-only) names the file meant, not its temporary name."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in STORAGE_PROBLEMS:
+            raise
+        raise OSError(error.errno, error.strerror, str(target)) from error
 
 
 def write_with(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], object]) -> None:

@@ -32,7 +32,7 @@ from rig.config import Config, EnvConfig
 from rig.diagnostics.grids import reconstruction_grid
 from rig.diagnostics.probes import linear_probe_r2
 from rig.envs import make_env
-from rig.errors import CorruptFileError, UserError
+from rig.errors import UNREADABLE_ERRORS, UserError, unreadable
 from rig.goal_env import GoalEnvView
 from rig.media import image_grid, save_png
 from rig.relabel import ImaginedGoalReplayBuffer
@@ -400,8 +400,8 @@ class OnlineVAE:
             self.goal_pool = (
                 None if pool is None else GoalPool(pool["latents"], pool["frames"], pool["states"])
             )
-        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as error:
-            raise CorruptFileError(f"{path}: the online VAE state cannot be read ({error})") from error
+        except UNREADABLE_ERRORS as error:
+            raise unreadable(path, "the online VAE's state", error) from error
         self.vae.eval()
 
 
@@ -433,7 +433,10 @@ class OnlineRepresentationCallback(BaseCallback):
             return
         buffer = getattr(self.model, "replay_buffer", None)
         assert isinstance(buffer, FrameReplayBuffer), "online training needs the FrameReplayBuffer"
-        for key, value in self.trainer.update(buffer, self.num_timesteps).items():
+        # On the agent loop's threads (rig.threads): the updates interleave with it, and a fixed count
+        # keeps a resumed online run bit-identical.
+        metrics = self.trainer.update(buffer, self.num_timesteps)
+        for key, value in metrics.items():
             self.logger.record(key, value)
         self._send_goal_pool()
 

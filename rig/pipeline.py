@@ -36,10 +36,12 @@ from rig import io
 from rig.config import Config, ConfigError, Palette, flat_settings, section_hash
 from rig.device import resolve_device, set_torch_threads
 from rig.envs import check_env_config
-from rig.errors import UserError
+from rig.errors import CorruptFileError, UserError, first_line
 from rig.pretrain import make_representation
+from rig.resources import check_resources
 from rig.rundir import RunDir
 from rig.stages import STAGES, Stage, evaluate_run, record_config, stored_config
+from rig.threads import choose_threads
 
 logger = logging.getLogger(__name__)
 
@@ -136,10 +138,12 @@ def plan(cfg: Config) -> list[StagePlan]:
 def preflight(cfg: Config) -> None:
     """What only torch and the representation code can check, done before any stage runs.
 
-    The device must be there, the env must implement rig's protocol (``rig.goal_env``), and the
+    The device must be there, the machine must hold what the run allocates (``rig.resources``), the env
+    must implement rig's protocol (``rig.goal_env``), and the
     representation must take frames of ``env.image_size``.
     """
-    set_torch_threads(cfg.torch_threads)
+    check_resources(cfg)
+    set_torch_threads(choose_threads(cfg.torch_threads, "agent"))
     resolve_device(cfg.device)
     check_env_config(cfg.env, needs_images=not cfg.vae.is_oracle)
     if not cfg.vae.is_oracle:
@@ -169,7 +173,21 @@ def run_pipeline(
             from rig.report import build_report
 
             logger.info("report: %s", build_report([run.root]))
-        return dict(json.loads(run.eval.read_text()))
+        return read_evaluation(run.eval)
+
+
+def read_evaluation(path: Path) -> dict[str, Any]:
+    """The final evaluation; a damaged one is refused with the way to redo it, which takes seconds."""
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        evaluation = error
+    if not isinstance(evaluation, dict):
+        detail = first_line(evaluation) if isinstance(evaluation, Exception) else "not a JSON object"
+        raise CorruptFileError(
+            f"{path} is damaged ({detail}); delete it and run again: the evaluation is redone in seconds"
+        )
+    return evaluation
 
 
 def run_until(cfg: Config, name: str, progress: bool = True, overwrite: bool = False) -> None:

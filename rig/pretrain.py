@@ -40,6 +40,7 @@ from rig.representation import (
 from rig.representation.checkpoint import load_state_checked
 from rig.representation.inference import contexts_of, encode_dataset
 from rig.rundir import PretrainDir
+from rig.threads import VAEThreads, vae_threads
 
 EpochHook = Callable[[int, RepresentationModule, float], None]
 """Called as ``hook(epoch, model, heldout_loss)`` after every pretraining epoch."""
@@ -109,22 +110,34 @@ def pretrain(
     torch.manual_seed(cfg.seed)
     model = make_representation(cfg.vae, cfg.env.image_size).to(device)
     trainer = _Trainer(cfg, model, dataset, out_dir, device)
-    trainer.fit(progress, on_epoch)
-    if cfg.vae.epochs == 0:  # an online run's VAE starts untrained (online.enabled; checked by validate)
-        save_representation(files.best, model, {"epoch": -1})
-    model = load_representation(files.best, map_location=device)
-    model.eval()
-    metrics = write_diagnostics(
-        model,
-        dataset,
-        out_dir,
-        heldout_colour_dataset=heldout_colours,
-        env_cfg=cfg.env,
-        goal_seed=cfg.eval.seed,
-    )
-    metrics["training"] = trainer.summary()
+    with vae_threads(cfg.torch_threads) as threads:
+        trainer.fit(progress, _adapting_threads(threads, on_epoch))
+        if cfg.vae.epochs == 0:  # an online run's VAE starts untrained (online.enabled; checked by validate)
+            save_representation(files.best, model, {"epoch": -1})
+        model = load_representation(files.best, map_location=device)
+        model.eval()
+        metrics = write_diagnostics(
+            model,
+            dataset,
+            out_dir,
+            heldout_colour_dataset=heldout_colours,
+            env_cfg=cfg.env,
+            goal_seed=cfg.eval.seed,
+        )
+    metrics["training"] = {**trainer.summary(), "torch_threads": threads.threads}
     io.write_json(files.metrics, metrics)
     return PretrainResult(model, files.best, metrics)
+
+
+def _adapting_threads(threads: VAEThreads, on_epoch: EpochHook | None) -> EpochHook:
+    """``on_epoch``, then the thread count chosen again from what other processes left free."""
+
+    def hook(epoch: int, model: RepresentationModule, heldout_loss: float) -> None:
+        if on_epoch is not None:
+            on_epoch(epoch, model, heldout_loss)
+        threads.adapt()
+
+    return hook
 
 
 def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[list[float], list[float]]:

@@ -24,7 +24,7 @@ from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect
 from rig.device import resolve_device
 from rig.envs import is_multi_object
-from rig.errors import MissingFileError, UserError
+from rig.errors import CorruptFileError, MissingFileError, UserError
 from rig.evaluate import (
     GIF_SCALE,
     check_representation_fits,
@@ -70,7 +70,7 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
         return save_state_representation(cfg, run.pretrain)
     paths = dataset_paths(cfg)
     dataset = FrameDataset.load(paths["frames"])
-    dataset.check_matches(cfg.env, cfg.data)
+    dataset.check_matches(cfg.env, cfg.data, seed=cfg.seed)
     heldout = FrameDataset.load(paths["heldout_colours"]) if "heldout_colours" in paths else None
     return pretrain(cfg, dataset, run.pretrain, heldout_colours=heldout, progress=progress)
 
@@ -83,19 +83,24 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
     """
     record_config(cfg)
     representation = load_stage_representation(cfg)
-    set_training_goal_prior(cfg, representation, dataset_paths(cfg)["frames"])
+    set_training_goal_prior(cfg, representation, dataset_paths(cfg)["frames"], seed=cfg.seed)
     return train(cfg, representation, RunDir(cfg.run_dir).agent.root, progress=progress)
 
 
-def set_training_goal_prior(cfg: Config, representation: RepresentationModule, frames: Path) -> None:
+def set_training_goal_prior(
+    cfg: Config, representation: RepresentationModule, frames: Path, seed: int | None = None
+) -> None:
     """With ``agent.goal_prior=fitted``, fit the representation's imagined goals to the frames at
-    ``frames`` as the train stage does; otherwise leave its prior as it is.
+    ``frames`` as the train stage does; otherwise leave its prior as it is. With ``seed`` the frames must
+    be this run's: collected with its env and data settings and this seed.
 
     An online run fits its goals to its own replay instead (``rig.online``), never to the collected frames.
     """
     fitted = cfg.agent.goal_prior == "fitted" and not cfg.online.enabled
     if fitted and representation.input_kind == "image":
         dataset = FrameDataset.load(frames)
+        if seed is not None:
+            dataset.check_matches(cfg.env, cfg.data, seed=seed)
         representation.set_goal_prior(*fit_goal_prior(representation, dataset))
 
 
@@ -177,10 +182,17 @@ def train_on_representation(
 
 
 def load_stage_representation(cfg: Config) -> RepresentationModule:
-    path = RunDir(cfg.run_dir).representation
+    run = RunDir(cfg.run_dir)
+    path = run.representation
     if not path.is_file():
         raise MissingFileError(f"no representation at {path}; run `rig pretrain` (or `rig run`) first")
-    return load_representation(path, map_location=resolve_device(cfg.device))
+    try:
+        return load_representation(path, map_location=resolve_device(cfg.device))
+    except CorruptFileError as error:
+        raise CorruptFileError(
+            f"{error}; restore it from a copy, or delete {run.pretrain} and run again to pretrain anew on "
+            "the kept frames"
+        ) from error
 
 
 def stored_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:

@@ -71,6 +71,50 @@ def test_a_yaml_syntax_error_is_one_line_naming_the_file(tmp_path: Path, capsys)
     assert len(err.splitlines()) == 1
 
 
+YAML_FILES = [
+    (b"", "holds no settings (it is empty or only comments)"),
+    (b"# only a comment\n", "holds no settings (it is empty or only comments)"),
+    (b"hello\n", "holds a str 'hello', not a mapping of settings"),
+    (b"[1, 2]\n", "holds a list [1, 2], not a mapping of settings"),
+    (b"seed: 1\nrun_dir: caf\xe9\n", "is not UTF-8 text (byte 20 is b'\\xe9')"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"), YAML_FILES, ids=["empty", "comment", "string", "list", "latin-1"]
+)
+def test_a_yaml_file_that_holds_no_settings_says_what_it_holds(
+    content: bytes, said: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(content)
+    with pytest.raises(ConfigError) as error:  # load_config: an empty file used to run the full default job
+        load_config(config)
+    assert str(error.value).startswith(f"{config} {said}")
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_an_interpolation_that_does_not_resolve_names_its_key(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "interpolated.yaml"
+    config.write_text("run_dir: runs/${nope}\n")
+    for args in (["run", str(config)], ["run", "debug", "run_dir=runs/${nope}"]):
+        assert main([*args, "torch_threads=1"]) == 2
+        err = capsys.readouterr().err.strip()
+        problem = "cannot resolve the interpolation: Interpolation key 'nope' not found"
+        assert err == f"rig run: run_dir='runs/${{nope}}': {problem}"
+    assert load_config("debug", ["run_dir=runs/seed${seed}", "seed=3"]).run_dir == "runs/seed3"
+
+
+def test_a_run_dir_that_is_a_file_is_refused_before_any_stage(tmp_path: Path, capsys) -> None:
+    existing = tmp_path / "README.md"
+    existing.write_text("not a run directory\n")
+    assert main(["run", "debug", f"run_dir={existing}", "torch_threads=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"run_dir {str(existing)!r} is an existing file, not a directory" in err
+    assert len(err.splitlines()) == 1
+    assert existing.read_text() == "not a run directory\n"
+
+
 def test_every_problem_is_named_at_once() -> None:
     with pytest.raises(ConfigError) as error:
         load_config("debug", ["agent.gamma=2", "eval.every=0", "vae.beta=-1"])

@@ -378,6 +378,27 @@ def test_bad_goals_raise(goal: np.ndarray, message: str) -> None:
         env.reset(seed=0, options={"goal": goal})
 
 
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("puck", [np.array([0.3, 0.0]), np.array([0.0, -0.25]), np.array([0.2, 0.2])])
+def test_set_state_refuses_an_object_off_the_table(env_id: str, puck: np.ndarray) -> None:
+    env = make(env_id).unwrapped
+    env.reset(seed=0)
+    reach = TABLE_HALF_WIDTH - env.appearance.radius
+    with pytest.raises(ValueError, match=rf"off the table: its centre must lie within \+-{reach:.3f} m"):
+        env.set_state(np.array([0.0, -0.09]), puck)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_set_state_keeps_the_observation_in_its_space_up_to_the_walls(env_id: str) -> None:
+    env = make(env_id).unwrapped
+    env.reset(seed=0)
+    reach = TABLE_HALF_WIDTH - env.appearance.radius
+    for corner in ([reach, reach], [-reach, reach], [reach, -reach], [-reach, -reach]):
+        env.set_state(np.array([0.0, 0.0]), np.array(corner))
+        obs, *_ = env.step(np.zeros(2))
+        assert env.observation_space.contains(obs), corner
+
+
 def test_unknown_reset_option_raises() -> None:
     with pytest.raises(ValueError, match="unknown reset options"):
         make().unwrapped.reset(seed=0, options={"goall": np.zeros(4)})

@@ -7,7 +7,6 @@ state dict's keys and shapes against the model, and says exactly what does not m
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rig.errors import CorruptFileError, MissingFileError
+from rig.errors import UNREADABLE_ERRORS, CorruptFileError, MissingFileError, first_line
 from rig.io import torch_save
 from rig.representation.beta_vae import BetaVAE
 from rig.representation.cc_vae import CCVAE
@@ -31,7 +30,8 @@ REPRESENTATION_KINDS: dict[str, type[RepresentationModule]] = {
 }
 _RESERVED_KEYS = ("kind", "config", "state_dict")
 # torch.load reports a damaged file through any of these, depending on where the damage is.
-_UNREADABLE_ERRORS = (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError)
+_UNREADABLE_ERRORS = UNREADABLE_ERRORS
+_WEIGHTS_ONLY_PREAMBLE = "Weights only load failed"
 
 
 class CheckpointError(CorruptFileError):
@@ -81,7 +81,10 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except _UNREADABLE_ERRORS as err:
-        raise CheckpointError(f"{path} is not a readable representation checkpoint: {err}") from err
+        problem = _load_problem(err)
+        raise CheckpointError(
+            f"{path} is damaged or not a representation checkpoint: torch cannot load it ({problem})"
+        ) from err
     _check_layout(checkpoint, path)
     return dict(checkpoint)
 
@@ -145,3 +148,10 @@ def _check_layout(checkpoint: object, path: Path) -> None:
         )
     if not all(isinstance(value, Tensor) for value in checkpoint["state_dict"].values()):
         raise CheckpointError(f"{path} is not a representation checkpoint: state_dict must hold only tensors")
+
+
+def _load_problem(error: BaseException) -> str:
+    """torch's message in one line; its weights-only refusal, which advises an unsafe load, by type only."""
+    if str(error).startswith(_WEIGHTS_ONLY_PREAMBLE):
+        return f"{type(error).__name__}: not plain tensors and values"
+    return first_line(error)
