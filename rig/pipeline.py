@@ -33,12 +33,12 @@ from typing import Any
 import torch
 
 from rig import io
-from rig.config import Config, ConfigError, Palette, flat_settings, section_hash, to_yaml
+from rig.config import Config, ConfigError, Palette, flat_settings, section_hash
 from rig.device import resolve_device, set_torch_threads
 from rig.errors import UserError
 from rig.pretrain import make_representation
 from rig.rundir import RunDir
-from rig.stages import STAGES, Stage, evaluate_run, stored_config
+from rig.stages import STAGES, Stage, evaluate_run, record_config, stored_config
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def _run_stages(
     if overwrite:
         for stage in changed:
             _discard(run, stage, record)
-    io.write_text(run.config, to_yaml(cfg))
+    record_config(cfg)
     for stage in selected:
         status = stage.status(record.get(stage.name))
         if status is StageStatus.DONE:

@@ -191,6 +191,7 @@ def stored_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()
 
 
 def record_config(cfg: Config) -> None:
+    """Write the resolved ``cfg`` into its run directory's ``config.yaml`` (the one place that does)."""
     io.write_text(RunDir(cfg.run_dir).config, to_yaml(cfg))
 
 
