@@ -42,7 +42,7 @@ class Box2D:
 HAND_BOX = Box2D((-0.10, -0.10), (0.10, 0.10))
 HAND_GOAL_BOX = Box2D((-0.10, -0.05), (0.10, 0.05))
 PUCK_GOAL_BOX = Box2D((-0.15, -0.10), (0.15, 0.10))
-TABLE_HALF_WIDTH = 0.23
+WALL_HALF_WIDTH = 0.23
 """half the side of the table inside the walls (push.xml: walls at 0.245, 0.015 thick)"""
 HAND_START = np.array([0.0, -0.09])
 PUCK_START = np.array([0.0, 0.0])
@@ -255,7 +255,7 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
         if np.any(np.abs(puck_xy) > reach + 1e-6):
             raise ValueError(
                 f"object position {puck_xy} is off the table: its centre must lie within +-{reach:.3f} m "
-                f"of the table centre in x and y (the walls at {TABLE_HALF_WIDTH} m less its radius)"
+                f"of the table centre in x and y (the walls at {WALL_HALF_WIDTH} m less its radius)"
             )
         if np.linalg.norm(hand_xy - puck_xy) < self._contact_distance():
             raise ValueError(f"hand {hand_xy} and object {puck_xy} would overlap")
@@ -356,7 +356,7 @@ class PushEnv(gym.Env[dict[str, Array], Array]):
 
     def _object_reach(self) -> float:
         """How far from the table centre, in x and y, the object's centre can be at rest inside the walls."""
-        return TABLE_HALF_WIDTH - self.appearance.radius
+        return WALL_HALF_WIDTH - self.appearance.radius
 
     def _contact_distance(self) -> float:
         """Closest centre distance at which hand and object do not overlap."""

@@ -21,6 +21,7 @@ from envs.push import (
     PUCK_RADIUS,
     TABLE_HALF_WIDTH,
     TABLE_RGB,
+    WALL_HALF_WIDTH,
     PushEnv,
 )
 from envs.scripted import scripted_action
@@ -383,7 +384,7 @@ def test_bad_goals_raise(goal: np.ndarray, message: str) -> None:
 def test_set_state_refuses_an_object_off_the_table(env_id: str, puck: np.ndarray) -> None:
     env = make(env_id).unwrapped
     env.reset(seed=0)
-    reach = TABLE_HALF_WIDTH - env.appearance.radius
+    reach = WALL_HALF_WIDTH - env.appearance.radius
     with pytest.raises(ValueError, match=rf"off the table: its centre must lie within \+-{reach:.3f} m"):
         env.set_state(np.array([0.0, -0.09]), puck)
 
@@ -392,7 +393,7 @@ def test_set_state_refuses_an_object_off_the_table(env_id: str, puck: np.ndarray
 def test_set_state_keeps_the_observation_in_its_space_up_to_the_walls(env_id: str) -> None:
     env = make(env_id).unwrapped
     env.reset(seed=0)
-    reach = TABLE_HALF_WIDTH - env.appearance.radius
+    reach = WALL_HALF_WIDTH - env.appearance.radius
     for corner in ([reach, reach], [-reach, reach], [reach, -reach], [-reach, -reach]):
         env.set_state(np.array([0.0, 0.0]), np.array(corner))
         obs, *_ = env.step(np.zeros(2))
