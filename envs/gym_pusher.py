@@ -32,13 +32,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.pusher_v5 import PusherEnv
 
-from envs.mjtools import CameraPose, FrameRenderer, checked_xy, hide_geom, restore_physics, save_physics
+from envs.adapter import GoalAdapter
+from envs.mjtools import CameraPose, check_render_mode, checked_xy, hide_geom, physics_preserved
 
 Array = np.ndarray
 GOAL_BOX = (np.array([0.25, -0.35]), np.array([0.65, -0.05]))
@@ -52,7 +52,7 @@ pose (y = -0.6) lie along the bottom of the frame"""
 OBSERVATION_DIM = 20
 
 
-class GoalPusher(gym.Wrapper[dict[str, Array], Array, Array, Array]):
+class GoalPusher(GoalAdapter):
     """``PusherEnv`` with a drawn target, dict observations, rig's frames and rig's goal-env members."""
 
     goal_metrics = {"puck_distance": "m", "tip_distance": "m"}
@@ -60,16 +60,14 @@ class GoalPusher(gym.Wrapper[dict[str, Array], Array, Array, Array]):
     state_factors = {"puck": (0, 2)}
 
     def __init__(self, env: PusherEnv, success_threshold: float = SUCCESS_THRESHOLD) -> None:
-        super().__init__(env)
         if success_threshold <= 0:
             raise ValueError(f"success_threshold must be positive, got {success_threshold}")
+        super().__init__(env, env, CAMERA)
         self.success_threshold = float(success_threshold)
         self.pusher = env
-        self.metadata = {**env.metadata, "render_modes": ["rgb_array"]}
         model = env.model
         self._ids = _PusherIds(model)
         hide_geom(model, self._ids.target_geom)
-        self._frames = FrameRenderer(model, env.width, env.height, CAMERA)
         self.arm_home = model.qpos0[:7].copy()
         """the arm's reset pose, which the goal image shows"""
         self.goal = self._target_xy()
@@ -98,42 +96,9 @@ class GoalPusher(gym.Wrapper[dict[str, Array], Array, Array, Array]):
         self._set_target(self._sample_goal() if goal is None else self._checked_goal(goal))
         return self._get_obs(), {**env_info, **self._get_info()}
 
-    def step(self, action: Array) -> tuple[dict[str, Array], float, bool, bool, dict[str, Any]]:
-        _, _, terminated, truncated, env_info = self.env.step(action)
-        # gymnasium's step leaves body positions from before the last physics step; bring them up to date.
-        mujoco.mj_kinematics(self.pusher.model, self.pusher.data)
-        obs, info = self._get_obs(), {**env_info, **self._get_info()}
-        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
-        return obs, reward, bool(terminated), bool(truncated), info
-
-    def render(self) -> Array | None:
-        if self.pusher.render_mode != "rgb_array":
-            return None
-        return self._frames.render(self.pusher.data)
-
-    def close(self) -> None:
-        self._frames.close()
-        super().close()
-
     # ------------------------------------------------------------ rig's goal-env members
-    def compute_reward(self, achieved_goal: Array, desired_goal: Array, info: Any) -> Array:
-        """Negative puck-to-target distance (m); works on single goals and on batches."""
-        difference = np.asarray(achieved_goal, np.float64) - np.asarray(desired_goal, np.float64)
-        return -np.linalg.norm(difference, axis=-1)
-
     def goal_box(self) -> tuple[Array, Array]:
         return GOAL_BOX[0].copy(), GOAL_BOX[1].copy()
-
-    def goal_image(self) -> Array:
-        """The frame with the puck at the target and the arm at rest in its reset pose; state untouched."""
-        model, data = self.pusher.model, self.pusher.data
-        saved = save_physics(model, data)
-        try:
-            data.qpos[:7] = self.arm_home
-            self._place_puck(self.goal)
-            return self._frames.render(data)
-        finally:
-            restore_physics(model, data, saved)
 
     def sample_state(self) -> Array:
         """A puck position drawn uniformly from ``GOAL_BOX`` clear of the arm as it is now."""
@@ -154,16 +119,22 @@ class GoalPusher(gym.Wrapper[dict[str, Array], Array, Array, Array]):
             raise ValueError(f"puck position {puck_xy.tolist()} overlaps the arm")
         self._place_puck(puck_xy)
 
-    def get_snapshot(self) -> dict[str, Any]:
-        """Physics, target and random state: ``restore_snapshot`` continues bit-identically."""
-        return {
-            "physics": save_physics(self.pusher.model, self.pusher.data),
-            "goal": self.goal.copy(),
-            "np_random": self.pusher.np_random.bit_generator.state,
-        }
+    # ---------------------------------------------------------------- adapter's parts
+    def _adapted(self, env_obs: Array, env_info: dict[str, Any]) -> tuple[dict[str, Array], dict[str, Any]]:
+        # gymnasium's step leaves body positions from before the last physics step; bring them up to date.
+        mujoco.mj_kinematics(self.pusher.model, self.pusher.data)
+        return self._get_obs(), {**env_info, **self._get_info()}
 
-    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
-        restore_physics(self.pusher.model, self.pusher.data, snapshot["physics"])
+    def _pose_goal(self) -> None:
+        """The puck at the target and the arm at rest in its reset pose."""
+        self.pusher.data.qpos[:7] = self.arm_home
+        self._place_puck(self.goal)
+
+    def _snapshot_extras(self) -> dict[str, Any]:
+        """The target and the random state."""
+        return {"goal": self.goal.copy(), "np_random": self.pusher.np_random.bit_generator.state}
+
+    def _restore_snapshot_extras(self, snapshot: dict[str, Any]) -> None:
         self.goal = np.array(snapshot["goal"], dtype=np.float64)
         self.pusher.np_random.bit_generator.state = snapshot["np_random"]
 
@@ -198,16 +169,13 @@ class GoalPusher(gym.Wrapper[dict[str, Array], Array, Array, Array]):
     def _overlaps_arm(self, puck_xy: Array) -> bool:
         """Whether the puck at ``puck_xy`` would penetrate the arm as it is now; the state is untouched."""
         model, data = self.pusher.model, self.pusher.data
-        saved = save_physics(model, data)
-        try:
+        with physics_preserved(model, data):
             self._place_puck(puck_xy)
             for contact in data.contact[: data.ncon]:
                 bodies = {int(model.geom_bodyid[contact.geom1]), int(model.geom_bodyid[contact.geom2])}
                 if self._ids.puck_body in bodies and 0 not in bodies and contact.dist < 0:
                     return True
             return False
-        finally:
-            restore_physics(model, data, saved)
 
     def _puck_xy(self) -> Array:
         return self._ids.puck_home + self.pusher.data.qpos[self._ids.puck_qpos]
@@ -280,7 +248,6 @@ def make_goal_pusher(
     **pusher_kwargs: Any,
 ) -> GoalPusher:
     """The entry point of ``rig/Pusher-v5``: gymnasium's ``PusherEnv`` (given ``pusher_kwargs``), adapted."""
-    if render_mode not in (None, "rgb_array"):
-        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    check_render_mode(render_mode)
     env = PusherEnv(render_mode=render_mode, width=int(width), height=int(height), **pusher_kwargs)
     return GoalPusher(env, success_threshold=success_threshold)

@@ -1,4 +1,6 @@
-"""MuJoCo helpers shared by the adapters of envs written elsewhere: fast frames and physics snapshots.
+"""MuJoCo helpers shared by rig's envs and the adapters of envs written elsewhere.
+
+Fast frames, physics snapshots, the distance reward and argument checks.
 
 Frames: gymnasium's MuJoCo renderer keeps the model's default 4096 px shadow map and 4x multisampling,
 which cost tens of milliseconds per frame under software GL (EGL on Mesa llvmpipe). ``FrameRenderer``
@@ -7,6 +9,8 @@ switches both off before its GL context is made and reuses that one context for 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mujoco
@@ -89,6 +93,28 @@ def save_physics(model: mujoco.MjModel, data: mujoco.MjData) -> Array:
 def restore_physics(model: mujoco.MjModel, data: mujoco.MjData, state: Array) -> None:
     mujoco.mj_setState(model, data, np.asarray(state, dtype=np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
     mujoco.mj_forward(model, data)
+
+
+@contextmanager
+def physics_preserved(model: mujoco.MjModel, data: mujoco.MjData) -> Iterator[None]:
+    """Run the body on the simulation, then put its integration state back (``save_physics`` and after)."""
+    saved = save_physics(model, data)
+    try:
+        yield
+    finally:
+        restore_physics(model, data, saved)
+
+
+def negative_distance(achieved_goal: Array, desired_goal: Array) -> Array:
+    """The distance reward: minus the Euclidean distance of the goals' last axis; single or batched."""
+    difference = np.asarray(achieved_goal, dtype=np.float64) - np.asarray(desired_goal, dtype=np.float64)
+    return -np.linalg.norm(difference, axis=-1)
+
+
+def check_render_mode(render_mode: str | None) -> None:
+    """ValueError unless ``render_mode`` is one rig's envs support (``None`` or ``"rgb_array"``)."""
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
 
 
 def checked_xy(value: Array, what: str) -> Array:

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium.error import DependencyNotInstalled
 
-from envs.mjtools import CameraPose, FrameRenderer, checked_xy, hide_site, restore_physics, save_physics
+from envs.adapter import GoalAdapter
+from envs.mjtools import CameraPose, check_render_mode, checked_xy, hide_site
 
 Array = np.ndarray
 BALL_RADIUS = 0.1
@@ -45,7 +45,7 @@ SUCCESS_DISTANCE = 0.45
 """the env's own success radius, in metres"""
 
 
-class GoalPointMaze(gym.Wrapper[dict[str, Array], Array, dict[str, Array], Array]):
+class GoalPointMaze(GoalAdapter):
     """A gymnasium-robotics ``PointMazeEnv`` with rig's frames, goal image, teleports and snapshots."""
 
     goal_metrics = {"goal_distance": "m"}
@@ -53,15 +53,10 @@ class GoalPointMaze(gym.Wrapper[dict[str, Array], Array, dict[str, Array], Array
     state_factors = {"point": (0, 2)}
 
     def __init__(self, env: Any) -> None:
-        super().__init__(env)
+        super().__init__(env, env.point_env, _camera(env.maze, env.point_env.model))
         self.maze_env = env
         self.point_env = env.point_env
-        self.metadata = {**env.metadata, "render_modes": ["rgb_array"]}
-        model = self.point_env.model
-        hide_site(model, env.target_site_id)
-        self._frames = FrameRenderer(
-            model, self.point_env.width, self.point_env.height, _camera(env.maze, model)
-        )
+        hide_site(self.point_env.model, env.target_site_id)
         self._walls = _wall_boxes(env.maze)
 
     # ----------------------------------------------------------------- gymnasium API
@@ -69,45 +64,15 @@ class GoalPointMaze(gym.Wrapper[dict[str, Array], Array, dict[str, Array], Array
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Array], dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        return obs, self._with_metrics(obs, info)
-
-    def step(self, action: Array) -> tuple[dict[str, Array], float, bool, bool, dict[str, Any]]:
-        obs, _, terminated, truncated, info = self.env.step(action)
-        info = self._with_metrics(obs, info)
-        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
-        return obs, reward, bool(terminated), bool(truncated), info
-
-    def render(self) -> Array | None:
-        if self.point_env.render_mode != "rgb_array":
-            return None
-        return self._frames.render(self.point_env.data)
-
-    def close(self) -> None:
-        self._frames.close()
-        super().close()
+        return self._adapted(obs, info)
 
     # ------------------------------------------------------------ rig's goal-env members
-    def compute_reward(self, achieved_goal: Array, desired_goal: Array, info: Any) -> Array:
-        """Negative ball-to-goal distance (m); works on single goals and on batches."""
-        difference = np.asarray(achieved_goal, np.float64) - np.asarray(desired_goal, np.float64)
-        return -np.linalg.norm(difference, axis=-1)
-
     def goal_box(self) -> tuple[Array, Array]:
         """The box around every goal the env can draw (cell centres +- the position noise)."""
         maze = self.maze_env.maze
         centres = np.asarray(maze.unique_goal_locations, dtype=np.float64)
         noise = self.maze_env.position_noise_range * maze.maze_size_scaling
         return centres.min(axis=0) - noise, centres.max(axis=0) + noise
-
-    def goal_image(self) -> Array:
-        """The frame with the ball at rest at the goal; the simulation is left untouched."""
-        model, data = self.point_env.model, self.point_env.data
-        saved = save_physics(model, data)
-        try:
-            self._place(np.asarray(self.maze_env.goal, dtype=np.float64))
-            return self._frames.render(data)
-        finally:
-            restore_physics(model, data, saved)
 
     def sample_state(self) -> Array:
         """A ball position drawn uniformly from the maze's free space (clear of every wall)."""
@@ -126,20 +91,29 @@ class GoalPointMaze(gym.Wrapper[dict[str, Array], Array, dict[str, Array], Array
             raise ValueError(f"ball position {xy.tolist()} is inside or touching a wall of the maze")
         self._place(xy)
 
-    def get_snapshot(self) -> dict[str, Any]:
-        """Physics, goal, reset position and random state: ``restore_snapshot`` continues bit-identically."""
+    # ---------------------------------------------------------------- adapter's parts
+    def _adapted(
+        self, env_obs: dict[str, Array], env_info: dict[str, Any]
+    ) -> tuple[dict[str, Array], dict[str, Any]]:
+        """The env's own observation; its info with rig's metrics."""
+        return env_obs, self._with_metrics(env_obs, env_info)
+
+    def _pose_goal(self) -> None:
+        """The ball at rest at the goal."""
+        self._place(np.asarray(self.maze_env.goal, dtype=np.float64))
+
+    def _snapshot_extras(self) -> dict[str, Any]:
+        """Goal, reset position and both random states."""
         maze_env = self.maze_env
         return {
-            "physics": save_physics(self.point_env.model, self.point_env.data),
             "goal": np.array(maze_env.goal, dtype=np.float64),
             "reset_pos": np.array(maze_env.reset_pos, dtype=np.float64),
             "np_random": maze_env.np_random.bit_generator.state,
             "point_np_random": self.point_env.np_random.bit_generator.state,
         }
 
-    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+    def _restore_snapshot_extras(self, snapshot: dict[str, Any]) -> None:
         maze_env = self.maze_env
-        restore_physics(self.point_env.model, self.point_env.data, snapshot["physics"])
         maze_env.goal = np.array(snapshot["goal"], dtype=np.float64)
         maze_env.reset_pos = np.array(snapshot["reset_pos"], dtype=np.float64)
         maze_env.update_target_site_pos()
@@ -199,8 +173,7 @@ def make_point_maze(
         raise DependencyNotInstalled(
             'rig/PointMaze_UMaze-v3 needs gymnasium-robotics: run pip install -e ".[robotics]"'
         ) from None
-    if render_mode not in (None, "rgb_array"):
-        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    check_render_mode(render_mode)
     env = PointMazeEnv(
         render_mode=render_mode,
         width=int(width),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from env_checks import (
+    assert_actions_are_clipped,
+    assert_batched_reward_matches_rows_and_steps,
+    assert_gymnasium_checker_passes,
+    assert_sb3_checker_passes,
+    steps_until_truncated,
+)
 
 import envs  # noqa: F401  registers rig/Door-v0
 from envs.door import (
@@ -33,11 +37,8 @@ def make(**kwargs: Any) -> gym.Env[Any, Any]:
 
 
 def test_gymnasium_and_sb3_checkers_pass() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", category=UserWarning)
-        gym_check_env(make().unwrapped, skip_render_check=False)
-    # gymnasium 1.x wrappers do not forward compute_reward, which SB3 reaches through get_wrapper_attr.
-    sb3_check_env(make().unwrapped, warn=True)
+    assert_gymnasium_checker_passes(make())
+    assert_sb3_checker_passes(make())
 
 
 def test_rig_goal_env_protocol() -> None:
@@ -53,13 +54,7 @@ def test_rig_goal_env_protocol() -> None:
 
 
 def test_default_episode_length_is_50() -> None:
-    env = make()
-    env.reset(seed=0)
-    count, truncated = 0, False
-    while not truncated:
-        *_, truncated, _ = env.step(np.zeros(2))
-        count += 1
-    assert count == 50
+    assert steps_until_truncated(make()) == 50
 
 
 def test_info_distances_and_success_threshold() -> None:
@@ -192,25 +187,7 @@ def test_snapshot_restores_mid_episode_bit_identically() -> None:
 
 
 def test_batched_reward_matches_per_row_and_step_rewards() -> None:
-    env = make()
-    env.reset(seed=1)
-    rng = np.random.default_rng(0)
-    achieved, desired, step_rewards = [], [], []
-    for _ in range(10):
-        obs, reward, *_ = env.step(rng.uniform(-1, 1, size=2))
-        achieved.append(obs["achieved_goal"])
-        desired.append(obs["desired_goal"])
-        step_rewards.append(reward)
-    unwrapped = env.unwrapped
-    batch = unwrapped.compute_reward(np.array(achieved), np.array(desired), [{}] * 10)
-    rows = [unwrapped.compute_reward(a, d, {}) for a, d in zip(achieved, desired, strict=True)]
-    assert batch.shape == (10,)
-    np.testing.assert_allclose(batch, rows, rtol=1e-12)
-    np.testing.assert_allclose(batch, step_rewards, rtol=1e-6)
-    expected = -np.linalg.norm(np.array(achieved, dtype=np.float64) - np.array(desired), axis=1)
-    np.testing.assert_allclose(batch, expected, rtol=1e-12)
-    assert unwrapped.compute_terminated(np.array(achieved), np.array(desired), {}).shape == (10,)
-    assert not unwrapped.compute_truncated(np.array(achieved), np.array(desired), {}).any()
+    assert_batched_reward_matches_rows_and_steps(make())
 
 
 def test_hand_stays_in_its_box_door_in_its_range_and_out_of_the_hand() -> None:
@@ -246,12 +223,8 @@ def test_door_stays_where_the_hand_leaves_it() -> None:
 
 
 def test_actions_outside_bounds_are_clipped_and_bad_actions_raise() -> None:
-    big, unit = make().unwrapped, make().unwrapped
-    big.reset(seed=0)
-    unit.reset(seed=0)
-    obs_big, *_ = big.step(np.array([5.0, -7.0]))
-    obs_unit, *_ = unit.step(np.array([1.0, -1.0]))
-    np.testing.assert_array_equal(obs_big["observation"], obs_unit["observation"])
+    big = make().unwrapped
+    assert_actions_are_clipped(big, make().unwrapped)
     for action in (np.zeros(3), np.array([np.nan, 0.0])):
         with pytest.raises(ValueError, match="action"):
             big.step(action)

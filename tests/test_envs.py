@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import colorsys
-import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from env_checks import (
+    assert_actions_are_clipped,
+    assert_batched_reward_matches_rows_and_steps,
+    assert_gymnasium_checker_passes,
+    assert_sb3_checker_passes,
+    steps_until_truncated,
+)
 
 import envs  # noqa: F401
 from envs.appearance import PALETTES
@@ -35,48 +39,21 @@ def make(env_id: str = "rig/Push-v0", **kwargs) -> gym.Env:
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_gymnasium_check_env(env_id: str) -> None:
-    env = make(env_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the checker reports problems as warnings
-        gym_check_env(env.unwrapped, skip_render_check=False)
+    assert_gymnasium_checker_passes(make(env_id))
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_sb3_check_env(env_id: str) -> None:
-    # gymnasium 1.x wrappers do not forward compute_reward, which SB3 reaches through get_wrapper_attr.
-    sb3_check_env(make(env_id).unwrapped, warn=True)
+    assert_sb3_checker_passes(make(env_id))
 
 
 def test_episode_length_default_and_configurable() -> None:
     for steps, kwargs in ((50, {}), (7, {"max_episode_steps": 7})):
-        env = make(**kwargs)
-        env.reset(seed=0)
-        truncated, count = False, 0
-        while not truncated:
-            *_, truncated, _ = env.step(np.zeros(2))
-            count += 1
-        assert count == steps
+        assert steps_until_truncated(make(**kwargs)) == steps
 
 
 def test_batched_reward_matches_step_and_single_calls() -> None:
-    env = make()
-    obs, _ = env.reset(seed=1)
-    achieved, desired, step_rewards = [], [], []
-    rng = np.random.default_rng(0)
-    for _ in range(10):
-        obs, reward, *_ = env.step(rng.uniform(-1, 1, size=2))
-        achieved.append(obs["achieved_goal"])
-        desired.append(obs["desired_goal"])
-        step_rewards.append(reward)
-    unwrapped = env.unwrapped
-    batch = unwrapped.compute_reward(np.array(achieved), np.array(desired), [{}] * 10)
-    singles = [unwrapped.compute_reward(a, d, {}) for a, d in zip(achieved, desired, strict=True)]
-    assert batch.shape == (10,)
-    np.testing.assert_allclose(batch, singles, rtol=1e-6)
-    np.testing.assert_allclose(batch, step_rewards, rtol=1e-5)
-    expected = -np.linalg.norm(np.array(achieved, dtype=np.float64) - np.array(desired), axis=1)
-    np.testing.assert_allclose(batch, expected, rtol=1e-6)
-    assert unwrapped.compute_terminated(np.array(achieved), np.array(desired), {}).shape == (10,)
+    assert_batched_reward_matches_rows_and_steps(make())
 
 
 def test_info_distances_match_state() -> None:
@@ -218,12 +195,7 @@ def test_hand_stays_in_its_box_and_puck_on_the_table() -> None:
 
 
 def test_actions_outside_bounds_are_clipped() -> None:
-    big, unit = make().unwrapped, make().unwrapped
-    big.reset(seed=0)
-    unit.reset(seed=0)
-    obs_big, *_ = big.step(np.array([5.0, -7.0]))
-    obs_unit, *_ = unit.step(np.array([1.0, -1.0]))
-    np.testing.assert_array_equal(obs_big["observation"], obs_unit["observation"])
+    assert_actions_are_clipped(make().unwrapped, make().unwrapped)
 
 
 def test_scripted_controller_pushes_puck_to_goals() -> None:
