@@ -82,7 +82,7 @@ class GoalReachingResult:
 
     def summary(self) -> dict[str, Any]:
         """Mean and std over the episodes of every goal metric (``<name>_mean``, ``<name>_std``) and success;
-        ``goal_metrics`` maps the metrics' names, the headline first, to their units."""
+        ``goal_metrics`` lists the metrics' ``[name, unit]``, the headline first."""
         summary: dict[str, Any] = {}
         for metric in self.metrics:
             values = np.array([outcome.metrics[metric.name] for outcome in self.outcomes])
@@ -94,7 +94,8 @@ class GoalReachingResult:
             success_std=float(success.std()),
             episodes=len(self.outcomes),
             seed=self.seed,
-            goal_metrics={metric.name: metric.unit for metric in self.metrics},
+            # [name, unit] pairs, not a mapping: eval.json is written with sorted keys, and the order matters
+            goal_metrics=[[metric.name, metric.unit] for metric in self.metrics],
         )
         return summary
 

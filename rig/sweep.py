@@ -313,8 +313,8 @@ def _headline(outcomes: Sequence[TrialOutcome]) -> tuple[str, str]:
     distance for records made before evaluations named their metrics)."""
     for outcome in outcomes:
         declared = outcome.metrics.get("goal_metrics")
-        if isinstance(declared, dict) and declared:
-            name, unit = next(iter(declared.items()))
+        if isinstance(declared, list) and declared:
+            name, unit = declared[0]
             return str(name), str(unit)
     return "puck_distance", "m"
 
