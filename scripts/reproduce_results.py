@@ -19,8 +19,14 @@ per-seed final puck distances, with a 95% confidence interval of the difference.
     python scripts/reproduce_results.py --no-run                  # tabulate sweeps that already ran
     python scripts/reproduce_results.py --no-run --out docs/results --only skewfit,rig_100k \
         --report docs/results/report_skewfit                      # the archived records, own report
+    python scripts/reproduce_results.py --no-run --out docs/results --only ccrig,rig_multicolor \
+        --markdown                                                # only the docs' table, nothing written
 
 With ``--no-run``, trials that have no ``eval.json`` yet are listed as missing instead of being run.
+``--markdown`` (with ``--no-run``) prints the table the docs show, one row per method with each seed's
+final puck distance, and the Welch comparisons, and writes nothing; ``--brief`` shortens it to the
+README's columns. The docs pages hold these tables between ``<!-- generated: COMMAND -->`` and
+``<!-- end generated -->``; ``scripts/docs_tables.py`` rewrites them and a test checks them.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rig.report import MethodGroup, build_report, final_section, group_runs, read_run
+from rig.report import MethodGroup, RunRecord, build_report, final_section, group_runs, read_run
 from rig.rundir import ReportDir, RunDir
 from rig.stats import welch_compare
 from rig.sweep import SWEEP_FILE
@@ -58,6 +64,23 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     "skewfit": ("skewfit", ()),
     "oracle_100k": ("oracle", HUNDRED_K),
 }
+LABELS = {
+    "rig": "RIG, default ([256, 256] networks)",
+    "rig_400x300": "RIG, [400, 300] networks",
+    "oracle": "state oracle",
+    "ccrig": "CC-RIG (CC-VAE z 8 + c 4)",
+    "rig_multicolor": "RIG (beta-VAE z 12)",
+    "oracle_multicolor": "state oracle",
+    "ccrig_multiobject": "CC-RIG (CC-VAE z 8 + c 4)",
+    "rig_multiobject": "RIG (beta-VAE z 12)",
+    "oracle_multiobject": "state oracle",
+    "rig_100k": "RIG, teleport + random frames",
+    "rig_random_data": "RIG, random-action frames",
+    "rig_online": "online RIG (skew alpha 0)",
+    "skewfit": "Skew-Fit (skew alpha -1)",
+    "oracle_100k": "state oracle",
+}
+"""How the docs' tables name each method."""
 COMPARISONS = (
     ("rig", "rig_400x300"),
     ("ccrig", "rig_multicolor"),
@@ -113,7 +136,74 @@ def compare(first: str, second: str, finals: dict[str, list[float]]) -> str:
     )
 
 
-def main() -> None:
+def _stat(values: list[float], digits: int = 3) -> str:
+    """Mean ± std over seeds (ddof 0, as the report gives them)."""
+    if not values:
+        return "–"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def _final(runs: list[RunRecord], key: str, baseline: bool = False) -> list[float]:
+    summaries = [run.random_baseline if baseline else run.final for run in runs]
+    return [float(summary[key]) for summary in summaries if summary and key in summary]
+
+
+def markdown_table(out: Path, chosen: list[str], brief: bool = False) -> str:
+    """The docs' table of the methods ``chosen`` from the run records under ``out``, in that order: one row
+    per method (its env, seeds, steps, final distances, each seed's puck distance, ratio to the random
+    policy on the same goals, success), one per env for the random policy, then the Welch comparisons."""
+    head = ["method", "config", "env", "seeds", "env steps", "final puck distance (m)"]
+    head += (
+        ["vs random", "success"] if brief else ["per seed", "vs random", "final hand distance (m)", "success"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    randoms: dict[str, list[RunRecord]] = {}
+    finals: dict[str, list[float]] = {}
+    for name in chosen:
+        runs = [read_run(path) for path in trial_dirs(out / name)]
+        runs = [run for run in runs if run.final]
+        if not runs:
+            missing = [LABELS[name], f"`{name}`", "", "0", "", "no records", *[""] * (len(head) - 6)]
+            lines.append("| " + " | ".join(missing) + " |")
+            continue
+        env = runs[0].config.env.id
+        randoms.setdefault(env, []).extend(runs)
+        finals[name] = puck = _final(runs, "puck_distance_mean")
+        random_puck = float(np.mean(_final(runs, "puck_distance_mean", baseline=True)))
+        steps = runs[0].trained_steps() or 0
+        cells = [LABELS[name], f"`{name}`", f"`{env}`", str(len(runs)), f"{steps:,}", _stat(puck)]
+        ratio = f"{np.mean(puck) / random_puck:.2f}x"
+        success = _stat(_final(runs, "success_rate"), 2)
+        if brief:
+            cells += [ratio, success]
+        else:
+            per_seed = " / ".join(f"{value:.3f}" for value in puck)
+            cells += [per_seed, ratio, _stat(_final(runs, "hand_distance_mean")), success]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not brief:
+        for env, runs in randoms.items():
+            puck = float(np.mean(_final(runs, "puck_distance_mean", baseline=True)))
+            hand = float(np.mean(_final(runs, "hand_distance_mean", baseline=True)))
+            success = float(np.mean(_final(runs, "success_rate", baseline=True)))
+            cells = ["random policy", "", f"`{env}`", "(same goals)", "–", f"{puck:.3f}", "", "1.00x"]
+            lines.append("| " + " | ".join([*cells, f"{hand:.3f}", f"{success:.2f}"]) + " |")
+    lines += [
+        "",
+        "Mean ± std over seeds (ddof 0); *vs random*: the mean final puck distance over the random "
+        "policy's on the same goals in the same runs.",
+    ]
+    pairs = [(first, second) for first, second in COMPARISONS if first in chosen and second in chosen]
+    if pairs and not brief:
+        lines += [
+            "",
+            "Welch's test on the per-seed final puck distances (negative: the first ends closer):",
+            "",
+        ]
+        lines += [f"- {compare(first, second, finals)}" for first, second in pairs]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--seeds", default="0,1,2,3,4")
@@ -123,22 +213,45 @@ def main() -> None:
     parser.add_argument(
         "--report", type=Path, help="where the combined report goes (default: report/ under --out)"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --no-run: print the docs' table only, write nothing"
+    )
+    parser.add_argument("--brief", action="store_true", help="with --markdown: the README's columns only")
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The arguments and the chosen methods; an unknown method or option is a usage error."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if args.markdown and not args.no_run:
+        parser.error("--markdown tabulates records only: pass --no-run too")
+    return args, chosen
 
+
+def main(argv: list[str] | None = None) -> None:
+    args, chosen = parse(argv)
+    if args.markdown:
+        print(markdown_table(args.out, chosen, args.brief))
+        return
     if not args.no_run:
         for name in chosen:
             run_sweep(*METHODS[name], args.seeds, args.out / name)
+    tabulate(args.out, chosen, args.report or ReportDir.inside(args.out).root)
 
+
+def tabulate(out: Path, chosen: list[str], report: Path) -> None:
+    """Print the final table, ratios to random and comparisons of every chosen sweep; write the report."""
     run_dirs: list[Path] = []
     finals: dict[str, list[float]] = {}
     for name in chosen:
-        found = trial_dirs(args.out / name)
+        found = trial_dirs(out / name)
         if not found:
-            print(f"{name}: no sweep found in {args.out / name}")
+            print(f"{name}: no sweep found in {out / name}")
         run_dirs += found
         finals[name] = seed_finals(found)
     if not run_dirs:
@@ -154,7 +267,7 @@ def main() -> None:
         print("method against method (negative: the first ends closer to the goal):")
         for first, second in pairs:
             print("  " + compare(first, second, finals))
-    print(f"\ncombined report: {build_report(run_dirs, args.report or ReportDir.inside(args.out).root)}")
+    print(f"\ncombined report: {build_report(run_dirs, report)}")
 
 
 if __name__ == "__main__":
