@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,22 +89,7 @@ class FrameDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> FrameDataset:
-        path = Path(path)
-        if not path.is_file():
-            raise MissingFileError(f"dataset {path} does not exist; run `rig collect` first")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
-                if missing:
-                    raise DatasetError(f"dataset {path} lacks arrays {missing}")
-                arrays = {name: archive[name] for name in ARRAYS}
-                meta = json.loads(str(archive["meta"]))
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
-            if isinstance(error, DatasetError):
-                raise
-            raise DatasetError(
-                f"dataset {path} is corrupt or truncated ({error}); delete it and collect again"
-            ) from None
+        arrays, meta = _read_archive(Path(path), ARRAYS)
         dataset = cls(**arrays, meta=meta)
         dataset.origin = f"dataset {path}"
         dataset.check_consistent(str(path))
@@ -160,20 +146,27 @@ def read_dataset_meta(path: str | Path) -> dict[str, Any]:
 
     Also checks that every array is there; a ``DatasetError`` (or ``MissingFileError``) says what is wrong.
     """
-    path = Path(path)
+    return _read_archive(Path(path), ())[1]
+
+
+def _read_archive(path: Path, names: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays ``names`` of the dataset at ``path`` and its ``meta``, once every array is known there."""
     if not path.is_file():
         raise MissingFileError(f"dataset {path} does not exist; run `rig collect` first")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
-            meta = json.loads(str(archive["meta"])) if not missing else None
+            arrays = {} if missing else {name: archive[name] for name in names}
+            meta = None if missing else json.loads(str(archive["meta"]))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
-        raise DatasetError(f"dataset {path} is corrupt or truncated ({error})") from None
+        raise DatasetError(
+            f"dataset {path} is corrupt or truncated ({error}); delete it and collect again"
+        ) from None
     if missing:
         raise DatasetError(f"dataset {path} lacks arrays {missing}")
     if not isinstance(meta, dict):
         raise DatasetError(f"dataset {path} is corrupt: its meta is not a record of settings")
-    return meta
+    return arrays, meta
 
 
 def collect(
