@@ -29,7 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rig.config import Config, Palette, load_config
 from rig.errors import STORAGE_PROBLEMS, StorageError, UserError, storage_error
-from rig.rundir import RunDir
+from rig.rundir import ReportDir, RunDir
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -235,10 +235,10 @@ def _report(run_dirs: list[Path], out: Path | None) -> None:
         problem = STORAGE_PROBLEMS.get(error.errno or 0)
         if problem is None:
             raise
-        target = out or default_out_dir(run_dirs)
+        target = ReportDir(out or default_out_dir(run_dirs))
         raise StorageError(
-            f"{target}: {problem}, so the report (report.md and its figures) cannot be written there; "
-            "pass --out DIR to write it into another folder"
+            f"{target.root}: {problem}, so the report ({target.markdown.name} and its figures) cannot be "
+            "written there; pass --out DIR to write it into another folder"
         ) from error
 
 
