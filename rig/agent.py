@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ def train(
     eval_env = make_latent_env(
         cfg.env, representation, GoalMode.EVAL, seed=cfg.eval.seed, palette=cfg.env.eval_palette
     )
-    periodic = PeriodicEvaluation(cfg, run, eval_env, curve, online)
+    periodic = PeriodicEvaluation(_curve_config(cfg, curve), run, eval_env, curve, online)
     all_callbacks: list[BaseCallback] = [periodic, *callbacks]
     if online is not None:  # before the evaluation, so a checkpoint at the same step holds the update
         all_callbacks.insert(0, OnlineRepresentationCallback(online, run))
@@ -199,6 +199,14 @@ def train(
         # The files are closed; a caller that keeps training the returned model logs nowhere, not to them.
         model.set_logger(Logger(None, []))
     return TrainResult(model, curve, run.root)
+
+
+def _curve_config(cfg: Config, curve: Sequence[EvalPoint]) -> Config:
+    """A resumed learning curve goes on with the episodes it was measured with: ``eval.episodes`` may
+    change without retraining, and then changes the final evaluation only."""
+    if not curve:
+        return cfg
+    return replace(cfg, eval=replace(cfg.eval, episodes=curve[-1].episodes))
 
 
 def _start_or_resume(

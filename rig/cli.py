@@ -3,7 +3,7 @@
     rig run [CONFIG] [key=value ...] [--overwrite]   collect, pretrain, train, evaluate, report (cached)
     rig collect|pretrain|train [CONFIG] [key=value ...] [--overwrite]   one stage into the config's run_dir
     rig evaluate RUN_DIR                    evaluate a trained run on seeded real goals
-    rig report RUN_DIR [RUN_DIR ...]        rebuild the report; several runs are combined
+    rig report RUN_DIR [RUN_DIR ...] [--out DIR]   write the report; several runs are combined
     rig sweep CONFIG --seeds 0,1,2 [key=a,b ...]   a grid of runs on Ray Tune
     rig demo [CONFIG]                       random-policy rollouts as a GIF and a frame grid
     rig check-env [CONFIG] [key=value ...]  check the env against rig's env protocol (rig.goal_env)
@@ -28,8 +28,8 @@ from typing import get_args
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rig.config import Config, Palette, load_config
-from rig.errors import UserError, storage_error
-from rig.rundir import RunDir
+from rig.errors import STORAGE_PROBLEMS, StorageError, UserError, storage_error
+from rig.rundir import ReportDir, RunDir
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -126,9 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--palette", default=None, choices=get_args(Palette), help="object palette (multi-object env)"
     )
-    report = commands.add_parser("report", help="rebuild the report of one or several runs")
+    report = commands.add_parser(
+        "report", help="write the report (report.md and its figures) of one or several runs"
+    )
     report.add_argument("run_dirs", type=Path, nargs="+")
-    report.add_argument("--out", type=Path, default=None, help="where to write a combined report")
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write the report (default: the run directory; for several runs, report/ beside them)",
+    )
     sweep = commands.add_parser("sweep", help="run a grid of configs and seeds on Ray Tune")
     sweep.add_argument("config", help="YAML in configs/ (name or path)")
     sweep.add_argument("grid", nargs="*", help="key=v1,v2 grid axes or key=value overrides")
@@ -211,13 +218,28 @@ def _dispatch(args: argparse.Namespace) -> None:
         summary = evaluate_again(args.run_dir, args.episodes, args.seed, args.palette)
         print(json.dumps(summary, indent=2, sort_keys=True))
     elif args.command == "report":
-        from rig.report import build_report
-
-        print(f"report: {build_report(args.run_dirs, args.out)}")
+        _report(args.run_dirs, args.out)
     else:
         from rig.sweep import sweep_from_args
 
         sweep_from_args(args)
+
+
+def _report(run_dirs: list[Path], out: Path | None) -> None:
+    """``rig report``: writes ``report.md`` and its figures into the run directory (or ``out``)."""
+    from rig.report import build_report, default_out_dir
+
+    try:
+        print(f"report: {build_report(run_dirs, out)}")
+    except OSError as error:
+        problem = STORAGE_PROBLEMS.get(error.errno or 0)
+        if problem is None:
+            raise
+        target = ReportDir(out or default_out_dir(run_dirs))
+        raise StorageError(
+            f"{target.root}: {problem}, so the report ({target.markdown.name} and its figures) cannot be "
+            "written there; pass --out DIR to write it into another folder"
+        ) from error
 
 
 def _config(path: str | None, overrides: list[str]) -> Config:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,22 +89,7 @@ class FrameDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> FrameDataset:
-        path = Path(path)
-        if not path.is_file():
-            raise MissingFileError(f"dataset {path} does not exist; run `rig collect` first")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
-                if missing:
-                    raise DatasetError(f"dataset {path} lacks arrays {missing}")
-                arrays = {name: archive[name] for name in ARRAYS}
-                meta = json.loads(str(archive["meta"]))
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
-            if isinstance(error, DatasetError):
-                raise
-            raise DatasetError(
-                f"dataset {path} is corrupt or truncated ({error}); delete it and collect again"
-            ) from None
+        arrays, meta = _read_archive(Path(path), ARRAYS)
         dataset = cls(**arrays, meta=meta)
         dataset.origin = f"dataset {path}"
         dataset.check_consistent(str(path))
@@ -123,26 +109,64 @@ class FrameDataset:
 
     def check_matches(self, env: EnvConfig, data: DataConfig | None = None, seed: int | None = None) -> None:
         """Raise if the dataset was collected with other env (or data) settings, or another seed."""
-        expected = {f"env.{key}": value for key, value in _collection_env(env).items()}
-        if data is not None:
-            expected.update({f"data.{key}": value for key, value in asdict(data).items()})
-        if seed is not None:
-            expected["seed"] = seed
-        stored = {
-            **{
-                f"{section}.{key}": value
-                for section in ("env", "data")
-                for key, value in self.meta.get(section, {}).items()
-            },
-            "seed": self.meta.get("seed"),
-        }
-        for key, value in expected.items():
-            if stored.get(key) != value:
-                raise DatasetError(
-                    f"{self.origin} was collected with {key}={stored.get(key)!r}, but this run asks for "
-                    f"{key}={value!r}: it is another run's dataset; delete its folder and run again to "
-                    "collect this run's frames (the stages after it are kept)"
-                )
+        mismatch = collection_mismatch(self.meta, env, data, seed)
+        if mismatch is not None:
+            raise DatasetError(
+                f"{self.origin} was collected with {mismatch}: it is another run's dataset; delete its "
+                "folder and run again to collect this run's frames (the stages after it are kept)"
+            )
+
+
+def collection_mismatch(
+    meta: dict[str, Any], env: EnvConfig, data: DataConfig | None = None, seed: int | None = None
+) -> str | None:
+    """The first setting that a dataset's ``meta`` records otherwise than asked, e.g.
+    ``seed=1, but this run asks for seed=0``; None when they agree."""
+    expected = {f"env.{key}": value for key, value in _collection_env(env).items()}
+    if data is not None:
+        expected.update({f"data.{key}": value for key, value in asdict(data).items()})
+    if seed is not None:
+        expected["seed"] = seed
+    stored = {
+        **{
+            f"{section}.{key}": value
+            for section in ("env", "data")
+            for key, value in meta.get(section, {}).items()
+        },
+        "seed": meta.get("seed"),
+    }
+    for key, value in expected.items():
+        if stored.get(key) != value:
+            return f"{key}={stored.get(key)!r}, but this run asks for {key}={value!r}"
+    return None
+
+
+def read_dataset_meta(path: str | Path) -> dict[str, Any]:
+    """What made the dataset at ``path`` (its env and data settings and seed), read without its frames.
+
+    Also checks that every array is there; a ``DatasetError`` (or ``MissingFileError``) says what is wrong.
+    """
+    return _read_archive(Path(path), ())[1]
+
+
+def _read_archive(path: Path, names: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays ``names`` of the dataset at ``path`` and its ``meta``, once every array is known there."""
+    if not path.is_file():
+        raise MissingFileError(f"dataset {path} does not exist; run `rig collect` first")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
+            arrays = {} if missing else {name: archive[name] for name in names}
+            meta = None if missing else json.loads(str(archive["meta"]))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
+        raise DatasetError(
+            f"dataset {path} is corrupt or truncated ({error}); delete it and collect again"
+        ) from None
+    if missing:
+        raise DatasetError(f"dataset {path} lacks arrays {missing}")
+    if not isinstance(meta, dict):
+        raise DatasetError(f"dataset {path} is corrupt: its meta is not a record of settings")
+    return arrays, meta
 
 
 def collect(

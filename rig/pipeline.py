@@ -4,7 +4,9 @@
 ``vae.beta``, those of the stages it reads from included), a key hashing them, whether it finished and how
 long it took. Running again with the same ``run_dir``:
 
-- skips a finished stage whose settings are unchanged;
+- skips a finished stage whose settings are unchanged and whose products are there and load (cheap checks,
+  ``Stage.intact``); one whose products were deleted or damaged runs again, and so do the evaluations
+  after a stage that runs;
 - resumes a stage that was interrupted (pretraining from its last epoch, training from its last checkpoint
   with the replay buffer), or whose only change is a resumable setting: a larger ``agent.total_steps``
   extends a finished agent from its last checkpoint;
@@ -13,6 +15,9 @@ long it took. Running again with the same ``run_dir``:
 - refuses, before any stage runs, when a change would discard what collect, pretrain or train made,
   and names the settings that changed. ``overwrite=True`` (the CLI's ``--overwrite``) deletes exactly
   the products of the stages the change invalidates, and says so, before running them again.
+
+A damaged ``stages.json``, or none beside products, is rebuilt from what the products record of the
+settings that made them (``Stage.provenance``), and the rebuild is logged: no intact product is deleted.
 
 One process writes into a run directory at a time (``RunDir.lock``); a second one fails at once.
 """
@@ -33,6 +38,7 @@ from typing import Any
 import torch
 
 from rig import io
+from rig.checkpoints import read_checkpoint_record
 from rig.config import Config, ConfigError, Palette, flat_settings, section_hash
 from rig.device import resolve_device, set_torch_threads
 from rig.envs import check_env_config
@@ -40,7 +46,7 @@ from rig.errors import CorruptFileError, UserError, first_line
 from rig.pretrain import make_representation
 from rig.resources import check_resources
 from rig.rundir import RunDir
-from rig.stages import STAGES, Stage, evaluate_run, record_config, stored_config
+from rig.stages import STAGES, Provenance, Stage, evaluate_run, record_config, stored_config
 from rig.threads import choose_threads
 
 logger = logging.getLogger(__name__)
@@ -77,27 +83,63 @@ class StagePlan:
     run: Callable[[Config, bool], object]
     derived: bool
     """recomputed in seconds from the stages before it: a change of settings replaces its products"""
+    stage: Stage
+    """its declaration"""
+    cfg: Config
 
     @classmethod
     def of(cls, stage: Stage, cfg: Config, settings: dict[str, Any]) -> StagePlan:
         """``stage`` under ``cfg``, whose settings behind it are ``settings``."""
         resumable = _select(flat_settings(cfg), stage.resumable, ())
         products = stage.products(RunDir(cfg.run_dir))
-        return cls(stage.name, settings, resumable, products, stage.run, stage.derived)
+        return cls(stage.name, settings, resumable, products, stage.run, stage.derived, stage, cfg)
 
     @property
     def key(self) -> str:
         return section_hash(self.settings)
 
     def status(self, entry: dict[str, Any] | None) -> StageStatus:
-        """What to do with this stage, given its entry in ``stages.json``."""
+        """What to do with this stage, given its entry in ``stages.json``.
+
+        A finished stage is done only while its products are there and load: one whose products were
+        deleted or damaged runs again (resuming from what is left).
+        """
         has_products = any(path.exists() for path in self.products)
-        if entry is None or entry.get("key") != self.key:
+        if entry is None or not self.made_alike(entry):
             return StageStatus.CHANGED if has_products else StageStatus.NEW
-        finished = entry.get("done") and self.products[0].exists()
+        finished = entry.get("done") and self.stage.intact(self.cfg)
         if finished and entry.get("resumable", {}) == self.resumable:
             return StageStatus.DONE
         return StageStatus.RESUME
+
+    def made_alike(self, entry: dict[str, Any]) -> bool:
+        """Whether the entry's products were made with these settings. A setting that the entry records
+        but that no longer shapes the stage's products (``eval.episodes`` of training, since rig stopped
+        retraining for it) does not count."""
+        recorded = entry.get("settings")
+        if entry.get("key") == self.key or not isinstance(recorded, dict):
+            return entry.get("key") == self.key
+        return _relevant(recorded, self.settings) == self.settings
+
+
+def _relevant(recorded: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The recorded settings among those that shape the products now (``settings``)."""
+    return {key: recorded[key] for key in settings if key in recorded}
+
+
+def statuses(stages: Sequence[StagePlan], record: StageRecord) -> dict[str, StageStatus]:
+    """What to do with each of ``stages``: as ``StagePlan.status`` says, except that a derived stage is
+    redone when a stage it reads from runs (its results would describe products that are gone)."""
+    result: dict[str, StageStatus] = {}
+    for stage in stages:
+        status = stage.status(record.get(stage.name))
+        inputs_run = any(
+            result.get(name, StageStatus.DONE) is not StageStatus.DONE for name in stage.stage.reads
+        )
+        if status is StageStatus.DONE and stage.derived and inputs_run:
+            status = StageStatus.RESUME
+        result[stage.name] = status
+    return result
 
 
 def stage_settings(cfg: Config) -> dict[str, dict[str, Any]]:
@@ -168,7 +210,7 @@ def run_pipeline(
     run = RunDir(cfg.run_dir)
     stages = plan(cfg)
     with run.lock():
-        _run_stages(cfg, stages, stages, overwrite, progress)
+        _run_stages(cfg, stage_record(cfg, stages), stages, stages, overwrite, progress)
         if report:
             from rig.report import build_report
 
@@ -201,7 +243,7 @@ def run_until(cfg: Config, name: str, progress: bool = True, overwrite: bool = F
     stages = plan(cfg)
     position = _position(cfg, stages, name)
     with RunDir(cfg.run_dir).lock():
-        _run_stages(cfg, stages, stages[: position + 1], overwrite, progress)
+        _run_stages(cfg, stage_record(cfg, stages), stages, stages[: position + 1], overwrite, progress)
 
 
 def _position(cfg: Config, stages: list[StagePlan], name: str) -> int:
@@ -223,14 +265,18 @@ def run_stage(cfg: Config, name: str, progress: bool = True, overwrite: bool = F
     position = _position(cfg, stages, name)
     run = RunDir(cfg.run_dir)
     with run.lock():
-        record = read_stage_record(run.root)
-        for before in stages[:position]:
-            if before.status(record.get(before.name)) is not StageStatus.DONE:
+        record = stage_record(cfg, stages)
+        for before, status in statuses(stages[:position], record).items():
+            if status is not StageStatus.DONE:
                 raise UserError(
-                    f"`rig {name}` needs the {before.name} stage done with these settings in {run.root}; "
-                    f"run `rig {before.name}` (or `rig run`) with them first"
+                    f"`rig {name}` needs the {before} stage done with these settings in {run.root}; "
+                    f"run `rig {before}` (or `rig run`) with them first"
                 )
-        _run_stages(cfg, stages[position:], stages[position : position + 1], overwrite, progress)
+        _run_stages(cfg, record, stages[position:], stages[position : position + 1], overwrite, progress)
+
+
+class RunFilesDisagreeError(UserError):
+    """A run's config, stage record and agent checkpoint say different things about how it was trained."""
 
 
 def evaluate_again(
@@ -241,28 +287,62 @@ def evaluate_again(
 ) -> dict[str, Any]:
     """``rig evaluate``: evaluate a run's agent again, with other episodes, seed or palette if given.
 
-    An evaluation with other settings than the run's config is not the evaluate stage's: its record is
-    dropped, so the next ``rig run`` evaluates with the config's settings again.
+    The env is the one the agent was trained on, as its checkpoint records it; the run's ``config.yaml``
+    and ``stages.json`` must agree with it, or the evaluation is refused naming the file that does not.
+    The evaluation settings (episodes, seed, GIFs, palette) default to ``config.yaml``'s. An evaluation that
+    is not the evaluate stage's under ``config.yaml`` has its record dropped, so the next ``rig run``
+    evaluates again.
     """
     run = RunDir(run_dir)
-    cfg = stored_config(run.root)
-    env_cfg = replace(cfg.env, eval_palette=palette) if palette else cfg.env
+    # The run directory may have moved since config.yaml was written: its products are where it is now.
+    cfg = replace(stored_config(run.root), run_dir=str(run.root))
     with run.lock():
-        summary = evaluate_run(run.root, episodes=episodes, seed=seed, env_cfg=env_cfg)
-        if (episodes, seed, palette) != (None, None, None):
-            record = read_stage_record(run.root)
-            if record.pop("evaluate", None) is not None:
-                _write_stage_record(run, record)
+        record = stage_record(cfg, plan(cfg))
+        trained = read_checkpoint_record(run.agent.root).config
+        check_run_agrees(run, cfg, record, trained)
+        env_cfg = replace(trained.env, eval_palette=palette or cfg.env.eval_palette)
+        episodes, seed = episodes or cfg.eval.episodes, cfg.eval.seed if seed is None else seed
+        summary = evaluate_run(run.root, episodes, seed, gifs=cfg.eval.gifs, env_cfg=env_cfg)
+        asked = replace(cfg, env=env_cfg, eval=replace(cfg.eval, episodes=episodes, seed=seed))
+        stale = record.get("evaluate", {}).get("key") != stage_keys(cfg)["evaluate"]
+        if (asked != cfg or stale) and record.pop("evaluate", None) is not None:
+            _write_stage_record(run, record)
     return summary
 
 
+def check_run_agrees(run: RunDir, cfg: Config, record: StageRecord, trained: Config) -> None:
+    """The settings that trained the agent (its ``checkpoint.json``) must be those of ``config.yaml`` and
+    of ``stages.json``; otherwise one of them was edited or replaced, and is named."""
+    made = stage_settings(trained)["train"]
+    config_differs = _differences(made, stage_settings(cfg).get("train", {}))
+    if config_differs:
+        raise RunFilesDisagreeError(
+            f"{run.config} does not describe the agent in {run.agent.root} ({_listed(config_differs)}, "
+            f"from its {run.agent.checkpoint.name} to {run.config.name}); put {run.config.name} back as it "
+            f"was: a `rig run` with the settings that trained the agent rewrites it"
+        )
+    entry = record.get("train", {}).get("settings")
+    record_differs = _differences(made, _relevant(entry, made)) if isinstance(entry, dict) else {}
+    if record_differs:
+        raise RunFilesDisagreeError(
+            f"{run.stages} does not describe the agent in {run.agent.root} ({_listed(record_differs)}, "
+            f"from its {run.agent.checkpoint.name} to {run.stages.name}); delete {run.stages}: the next rig "
+            "command rebuilds it from the products, which are kept"
+        )
+
+
 def _run_stages(
-    cfg: Config, checked: list[StagePlan], selected: list[StagePlan], overwrite: bool, progress: bool
+    cfg: Config,
+    record: StageRecord,
+    checked: list[StagePlan],
+    selected: list[StagePlan],
+    overwrite: bool,
+    progress: bool,
 ) -> None:
     """Refuse or clear what changed among ``checked``, then run each stage of ``selected`` not yet done."""
     run = RunDir(cfg.run_dir)
-    record = read_stage_record(run.root)
-    changed = [stage for stage in checked if stage.status(record.get(stage.name)) is StageStatus.CHANGED]
+    planned = statuses(checked, record)
+    changed = [stage for stage in checked if planned[stage.name] is StageStatus.CHANGED]
     protected = [stage for stage in changed if not stage.derived]
     if protected and not overwrite:
         raise _refusal(run, protected, record)
@@ -271,11 +351,11 @@ def _run_stages(
             _discard(run, stage, record)
     record_config(cfg)
     for stage in selected:
-        status = stage.status(record.get(stage.name))
+        status = planned[stage.name]
         if status is StageStatus.DONE:
             logger.info("[%s] up to date, skipped", stage.name)
             continue
-        if status is StageStatus.CHANGED:  # a derived stage: its products are replaced without asking
+        if status is StageStatus.CHANGED and not overwrite:  # derived: its products are replaced unasked
             _discard(run, stage, record)
         _run_one(cfg, stage, record, resuming=status is StageStatus.RESUME, progress=progress)
 
@@ -298,22 +378,32 @@ def _run_one(cfg: Config, stage: StagePlan, record: StageRecord, resuming: bool,
 
 
 def _refusal(run: RunDir, stages: list[StagePlan], record: StageRecord) -> SettingsChangedError:
-    what = _changes(stages, record)
+    changes = _changed_settings(stages, record)
+    why = [stage.stage.why[key] for stage in stages for key in sorted(changes) if key in stage.stage.why]
+    because = "".join(f" ({reason})" for reason in why)
     return SettingsChangedError(
-        f"{run.root} holds work made with other settings ({what}); running would delete "
-        f"{_describe(run, stages)}. Choose another run_dir, or pass --overwrite to delete them"
+        f"{run.root} holds work made with other settings ({_listed(changes)}); running would delete "
+        f"{_describe(run, stages)}{because}. Choose another run_dir, or pass --overwrite to delete them"
     )
 
 
 def _changes(stages: Sequence[StagePlan], record: StageRecord) -> str:
     """The settings that changed since ``stages`` ran, e.g. ``vae.beta: 0.25 -> 2.0``."""
+    return _listed(_changed_settings(stages, record))
+
+
+def _changed_settings(stages: Sequence[StagePlan], record: StageRecord) -> dict[str, str]:
     changes: dict[str, str] = {}
     for stage in stages:
         before = record.get(stage.name, {}).get("settings")
         if isinstance(before, dict):
-            changes.update(_differences(before, stage.settings))
+            changes.update(_differences(_relevant(before, stage.settings), stage.settings))
+    return changes
+
+
+def _listed(changes: dict[str, str]) -> str:
     what = ", ".join(f"{key}: {change}" for key, change in sorted(changes.items()))
-    return what or "settings that this run directory did not record"
+    return what or "settings that the run's stage record does not hold"
 
 
 def _differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
@@ -350,15 +440,90 @@ def _discard(run: RunDir, stage: StagePlan, record: StageRecord) -> None:
     _write_stage_record(run, record)
 
 
+class StageRecordError(CorruptFileError):
+    """``stages.json`` cannot be read as a record of stages."""
+
+
 def read_stage_record(run_dir: str | os.PathLike[str]) -> StageRecord:
+    """``stages.json`` of ``run_dir``; empty when there is none, a ``StageRecordError`` when it is damaged."""
     path = RunDir(run_dir).stages
     if not path.exists():
         return {}
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}  # written atomically, so only a hand edit gets here; its stages count as unrecorded
-    return record if isinstance(record, dict) else {}
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise StageRecordError(f"{path} is damaged ({first_line(error)})") from None
+    if not isinstance(record, dict):
+        raise StageRecordError(f"{path} is damaged (not a JSON object)")
+    unusable = sorted(name for name, entry in record.items() if not _usable_entry(entry))
+    if unusable:
+        raise StageRecordError(f"{path} records no settings for {', '.join(unusable)}")
+    return record
+
+
+def _usable_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("key"), str)
+        and isinstance(entry.get("settings"), dict)
+    )
+
+
+def stage_record(cfg: Config, stages: Sequence[StagePlan]) -> StageRecord:
+    """``stages.json``, rebuilt from what the products say made them where it is damaged, or missing beside
+    products; the rebuilt record is written and the rebuild logged."""
+    run = RunDir(cfg.run_dir)
+    try:
+        record = read_stage_record(run.root)
+    except StageRecordError as error:
+        return _rebuild_stage_record(run, stages, str(error))
+    if not record and any(path.exists() for stage in stages for path in stage.products):
+        return _rebuild_stage_record(run, stages, f"{run.stages} is missing")
+    return record
+
+
+def _rebuild_stage_record(run: RunDir, stages: Sequence[StagePlan], problem: str) -> StageRecord:
+    """A record of the stages whose products say what made them (rig.stages.Provenance)."""
+    record: StageRecord = {}
+    unrecorded: list[str] = []
+    for stage in stages:
+        provenance = stage.stage.provenance
+        if provenance is None or not any(path.exists() for path in stage.products):
+            continue
+        made = provenance(stage.cfg)
+        entry = _entry_of(stage.stage, made)
+        if entry is None:
+            unrecorded.append(f"{stage.name} ({made.problem})")
+        else:
+            record[stage.name] = entry
+    kept = ", ".join(record) or "none"
+    left = f"; not recorded: {'; '.join(unrecorded)}" if unrecorded else ""
+    logger.warning(
+        "%s: rebuilt it from the products, which record what made them (recorded: %s%s); the "
+        "evaluations are redone",
+        problem,
+        kept,
+        left,
+    )
+    _write_stage_record(run, record)
+    return record
+
+
+def _entry_of(stage: Stage, made: Provenance) -> dict[str, Any] | None:
+    """The ``stages.json`` entry of products made with ``made.config``; None when they do not say."""
+    if made.config is None:
+        return None
+    settings = stage_settings(made.config).get(stage.name)
+    if settings is None:
+        return None
+    resumable = _select(flat_settings(made.config), stage.resumable, ())
+    # No "seconds": how long the stage took is lost with the damaged record.
+    return {
+        "key": section_hash(settings),
+        "settings": settings,
+        "resumable": resumable,
+        "done": made.finished,
+    }
 
 
 def _write_stage_record(run: RunDir, record: StageRecord) -> None:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
 from rig import io
 from rig.config import Config, EnvConfig, VAEConfig
-from rig.data import FrameDataset
+from rig.data import FrameDataset, collection_mismatch
 from rig.device import resolve_device
 from rig.diagnostics import write_diagnostics
 from rig.envs import make_env
@@ -48,6 +48,10 @@ EpochHook = Callable[[int, RepresentationModule, float], None]
 
 class NonFiniteLossError(UserError, RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class PretrainMismatchError(UserError, ValueError):
+    """A pretraining in the stage directory was made with other settings or frames."""
 
 
 @dataclass
@@ -169,6 +173,30 @@ def env_goal_box(env_cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
         env.close()
 
 
+def fingerprint(cfg: Config, frames: int, dataset_meta: dict[str, Any]) -> dict[str, Any]:
+    """What ``last.pt`` records of the pretraining that wrote it: everything that shapes the weights except
+    the epoch budget (the settings and seed, and the dataset's size and ``meta``)."""
+    settings = {key: value for key, value in asdict(cfg.vae).items() if key != "epochs"}
+    return {"vae": settings, "seed": cfg.seed, "frames": frames, "data": dataset_meta}
+
+
+def pretrained_epochs(cfg: Config, out_dir: Path) -> int:
+    """How many epochs the pretraining in ``out_dir`` has finished, when ``last.pt`` says it was made with
+    ``cfg``'s settings on frames collected with them; a ``PretrainMismatchError`` otherwise."""
+    files = PretrainDir(out_dir)
+    state = read_checkpoint(files.last)
+    recorded = state.get("fingerprint")
+    frames_meta = recorded.get("data") if isinstance(recorded, dict) else None
+    if not isinstance(frames_meta, dict) or collection_mismatch(frames_meta, cfg.env, cfg.data, cfg.seed):
+        raise PretrainMismatchError(f"{files.last} was trained on frames of other settings")
+    if recorded != fingerprint(cfg, cfg.data.num_frames, frames_meta):
+        raise PretrainMismatchError(f"{files.last} was trained with other settings")
+    epochs = int(state.get("epoch", -1)) + 1
+    if epochs > cfg.vae.epochs:
+        raise PretrainMismatchError(f"{files.last} has trained {epochs} epochs, more than vae.epochs")
+    return epochs
+
+
 class _Trainer:
     """The epoch loop with its checkpoints and logs; one instance per pretraining run."""
 
@@ -187,14 +215,7 @@ class _Trainer:
         self.context_index = torch.from_numpy(dataset.context_index).to(device)
         self.train_index = torch.from_numpy(dataset.split(heldout=False)).to(device)
         self.heldout_index = torch.from_numpy(dataset.split(heldout=True)).to(device)
-        # Everything that shapes the weights except the epoch budget, which a resumed run may extend.
-        settings = {key: value for key, value in asdict(cfg.vae).items() if key != "epochs"}
-        self.fingerprint = {
-            "vae": settings,
-            "seed": cfg.seed,
-            "frames": len(dataset),
-            "data": dataset.meta,
-        }
+        self.fingerprint = fingerprint(cfg, len(dataset), dataset.meta)
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.train_seconds, self.images_seen = 0, math.inf, 0.0, 0
         self._resume()
@@ -308,7 +329,7 @@ class _Trainer:
             return
         state = read_checkpoint(path, map_location=self.device)
         if state.get("fingerprint") != self.fingerprint:
-            raise ValueError(
+            raise PretrainMismatchError(
                 f"{path} belongs to a pretraining run with other settings or data; "
                 "delete the directory or choose another run_dir"
             )

@@ -12,19 +12,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rig import io
 from rig.agent import RESUMABLE_KEYS, TrainResult, train
-from rig.checkpoints import load_run
+from rig.checkpoints import load_run, read_checkpoint_record
 from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
-from rig.data import FrameDataset, collect
+from rig.data import FrameDataset, collect, collection_mismatch, read_dataset_meta
 from rig.device import resolve_device
 from rig.envs import is_multi_object
-from rig.errors import CorruptFileError, MissingFileError, UserError
+from rig.errors import UNREADABLE_ERRORS, CorruptFileError, MissingFileError, UserError
 from rig.evaluate import (
     GIF_SCALE,
     check_representation_fits,
@@ -32,7 +34,13 @@ from rig.evaluate import (
     evaluate_random_policy,
 )
 from rig.media import save_gif
-from rig.pretrain import PretrainResult, fit_goal_prior, pretrain, save_state_representation
+from rig.pretrain import (
+    PretrainResult,
+    fit_goal_prior,
+    pretrain,
+    pretrained_epochs,
+    save_state_representation,
+)
 from rig.representation import RepresentationModule, load_representation
 from rig.rundir import RunDir
 
@@ -72,7 +80,8 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
     dataset = FrameDataset.load(paths["frames"])
     dataset.check_matches(cfg.env, cfg.data, seed=cfg.seed)
     heldout = FrameDataset.load(paths["heldout_colours"]) if "heldout_colours" in paths else None
-    return pretrain(cfg, dataset, run.pretrain, heldout_colours=heldout, progress=progress)
+    with pretrain_files(run):
+        return pretrain(cfg, dataset, run.pretrain, heldout_colours=heldout, progress=progress)
 
 
 def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
@@ -186,8 +195,15 @@ def load_stage_representation(cfg: Config) -> RepresentationModule:
     path = run.representation
     if not path.is_file():
         raise MissingFileError(f"no representation at {path}; run `rig pretrain` (or `rig run`) first")
-    try:
+    with pretrain_files(run):
         return load_representation(path, map_location=resolve_device(cfg.device))
+
+
+@contextmanager
+def pretrain_files(run: RunDir) -> Iterator[None]:
+    """A damaged file of ``pretrain/`` is refused with a way out that keeps the frames."""
+    try:
+        yield
     except CorruptFileError as error:
         raise CorruptFileError(
             f"{error}; restore it from a copy, or delete {run.pretrain} and run again to pretrain anew on "
@@ -207,6 +223,106 @@ def record_config(cfg: Config) -> None:
     io.write_text(RunDir(cfg.run_dir).config, to_yaml(cfg))
 
 
+# ------------------------------------------------------------------------------ what the products say
+# Cheap checks: files there and their headers or records readable; no frames, weights or buffers loaded.
+def collect_intact(cfg: Config) -> bool:
+    """The datasets are there and their archives list every array and a readable record of settings."""
+    try:
+        for path in dataset_paths(cfg).values():
+            read_dataset_meta(path)
+    except UserError:
+        return False
+    return True
+
+
+def pretrain_intact(cfg: Config) -> bool:
+    """The representation later stages load is there and opens as a torch archive."""
+    return _opens_as_zip(RunDir(cfg.run_dir).representation)
+
+
+def train_intact(cfg: Config) -> bool:
+    """``checkpoint.json`` reads, and the files it names are there (the agent's archive opens)."""
+    try:
+        record = read_checkpoint_record(RunDir(cfg.run_dir).agent.root)
+    except UserError:
+        return False
+    named = (record.replay_buffer_path, record.trained_representation_path, record.training_state_path)
+    return _opens_as_zip(record.agent_path) and all(path is None or path.is_file() for path in named)
+
+
+def evaluate_intact(cfg: Config) -> bool:
+    return _json_object(RunDir(cfg.run_dir).eval)
+
+
+def baselines_intact(cfg: Config) -> bool:
+    return _json_object(RunDir(cfg.run_dir).random_baseline)
+
+
+_ZIP_ERRORS: tuple[type[Exception], ...] = (OSError, *UNREADABLE_ERRORS)
+
+
+def _opens_as_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except _ZIP_ERRORS:
+        return False
+
+
+def _json_object(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a stage's products say made them; ``rig.pipeline`` rebuilds a damaged ``stages.json`` from it."""
+
+    config: Config | None
+    """a config with the settings that made them; None when they cannot say, or were made otherwise"""
+    finished: bool = False
+    """whether the stage finished making them"""
+    problem: str = ""
+    """why ``config`` is None, e.g. ``data/frames.npz was collected with seed=1, ...``"""
+
+
+def collect_provenance(cfg: Config) -> Provenance:
+    """The dataset records its env and data settings and seed: ``cfg`` when they are this run's."""
+    frames = RunDir(cfg.run_dir).frames
+    try:
+        mismatch = collection_mismatch(read_dataset_meta(frames), cfg.env, cfg.data, cfg.seed)
+    except UserError as error:
+        return Provenance(None, problem=str(error))
+    if mismatch is not None:
+        return Provenance(None, problem=f"{frames} was collected with {mismatch}")
+    return Provenance(cfg, finished=collect_intact(cfg))
+
+
+def pretrain_provenance(cfg: Config) -> Provenance:
+    """``last.pt`` records the VAE settings, seed and frames that trained it: ``cfg`` when they are this
+    run's; the state oracle's representation has nothing to record."""
+    run = RunDir(cfg.run_dir)
+    if cfg.vae.is_oracle:
+        return Provenance(cfg, finished=pretrain_intact(cfg))
+    try:
+        epochs = pretrained_epochs(cfg, run.pretrain)
+    except UserError as error:
+        return Provenance(None, problem=str(error))
+    return Provenance(cfg, finished=epochs == cfg.vae.epochs and pretrain_intact(cfg))
+
+
+def train_provenance(cfg: Config) -> Provenance:
+    """``checkpoint.json`` records the whole config that trained the agent, whatever it was."""
+    try:
+        record = read_checkpoint_record(RunDir(cfg.run_dir).agent.root)
+    except UserError as error:
+        return Provenance(None, problem=str(error))
+    finished = record.steps >= record.config.agent.total_steps and train_intact(cfg)
+    return Provenance(record.config, finished=finished)
+
+
 # ------------------------------------------------------------------------------ the declaration
 @dataclass(frozen=True)
 class Stage:
@@ -217,9 +333,13 @@ class Stage:
     settings: tuple[str, ...]
     """the config keys (``seed``) and sections (``vae.``) that shape its products"""
     products: Callable[[RunDir], tuple[Path, ...]]
-    """where its products live; deleting them undoes the stage, and the first one says it finished"""
+    """where its products live; deleting them undoes the stage"""
     run: Callable[[Config, bool], object]
     """``run(cfg, progress)`` writes the products into ``cfg.run_dir``"""
+    intact: Callable[[Config], bool]
+    """whether its products are there and load (cheap checks): a finished stage is done only then"""
+    provenance: Callable[[Config], Provenance] | None = None
+    """what its products say made them; None for a derived stage, which is redone instead"""
     reads: tuple[str, ...] = ()
     """the stages whose products it reads: their settings shape its products too"""
     excluded: tuple[str, ...] = ()
@@ -232,6 +352,8 @@ class Stage:
     """the settings for the state oracle, when they differ (``VAEConfig.is_oracle``)"""
     oracle_runs: bool = True
     """whether the state oracle runs it (it collects no frames)"""
+    why: Mapping[str, str] = field(default_factory=dict)
+    """for a setting whose change looks like it should not discard the products, why it does"""
 
     def settings_for(self, cfg: Config) -> tuple[str, ...] | None:
         """The keys that shape this stage's products under ``cfg``; ``None`` when ``cfg`` skips it."""
@@ -248,6 +370,8 @@ STAGES: tuple[Stage, ...] = (
         settings=("seed", "env.id", "env.image_size", "env.palette", "data."),
         products=lambda run: (run.data,),
         run=collect_stage,
+        intact=collect_intact,
+        provenance=collect_provenance,
         oracle_runs=False,
     ),
     Stage(
@@ -258,15 +382,22 @@ STAGES: tuple[Stage, ...] = (
         reads=("collect",),
         products=lambda run: (run.pretrain,),
         run=pretrain_stage,
+        intact=pretrain_intact,
+        provenance=pretrain_provenance,
     ),
     Stage(
         "train",
-        settings=("seed", "env.", "agent.", "online.", "eval.every", "eval.episodes"),
+        # The learning curve is measured every eval.every steps while the agent trains; eval.episodes is
+        # not a setting of it: a resumed curve keeps the episodes it has (rig.agent.train).
+        settings=("seed", "env.", "agent.", "online.", "eval.every"),
         excluded=RESUMABLE_KEYS,
         resumable=("agent.total_steps",),
         reads=("pretrain",),
         products=lambda run: (run.agent.root,),
         run=train_stage,
+        intact=train_intact,
+        provenance=train_provenance,
+        why={"eval.every": "the learning curve is measured every eval.every steps while the agent trains"},
     ),
     Stage(
         "evaluate",
@@ -274,6 +405,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("train",),
         products=lambda run: (run.eval, run.gifs),
         run=evaluate_stage,
+        intact=evaluate_intact,
         derived=True,
     ),
     Stage(
@@ -282,6 +414,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("pretrain",),
         products=lambda run: (run.baselines,),
         run=baseline_stage,
+        intact=baselines_intact,
         derived=True,
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 
 from rig import io
+from rig.checkpoints import read_checkpoint_record
 from rig.cli import main
 from rig.config import load_config
 from rig.data import collect
-from rig.pipeline import run_pipeline
+from rig.errors import CorruptFileError
+from rig.pipeline import read_evaluation, read_stage_record, run_pipeline
 from rig.rundir import RunDir
 
 FAST = ["device=cpu", "torch_threads=1"]
@@ -140,16 +143,133 @@ def test_a_damaged_representation_is_one_line_and_its_way_out_keeps_the_rest(
 
 
 @pytest.mark.parametrize("content", [b"{oops", b"\xfa\xfb\x00", b"[1, 2]"])
-def test_rig_run_refuses_a_damaged_eval_json_and_deleting_it_redoes_the_evaluation(
+def test_rig_run_redoes_a_damaged_eval_json(
     run_copy: Path, content: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A stage is done only while its products load: a damaged evaluation is redone, in seconds."""
     RunDir(run_copy).eval.write_bytes(content)
-    assert main(["run", *debug_args(run_copy)]) == 2
-    line = refusal(capsys, "run")
-    assert str(RunDir(run_copy).eval) in line and "delete it and run again" in line
-    RunDir(run_copy).eval.unlink()
     assert main(["run", *debug_args(run_copy)]) == 0
-    assert '"steps": 60' in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "[evaluate] resuming" in captured.err and "[train] up to date, skipped" in captured.err
+    assert '"steps": 60' in captured.out
+    assert json.loads(RunDir(run_copy).eval.read_text())["steps"] == 60
+
+
+def test_a_damaged_eval_json_is_refused_naming_it_with_a_way_out(run_copy: Path) -> None:
+    path = RunDir(run_copy).eval
+    path.write_bytes(b"[1, 2]")
+    with pytest.raises(CorruptFileError, match="delete it and run again") as refused:
+        read_evaluation(path)
+    assert str(path) in str(refused.value)
+
+
+# ------------------------------------------------------------------------------ a damaged stages.json
+def products(run: Path) -> list[Path]:
+    layout = RunDir(run)
+    return [
+        layout.frames,
+        layout.representation,
+        layout.pretrain_dir.last,
+        layout.agent.checkpoint,
+        agent_zip(run),
+    ]
+
+
+def mtimes(paths: list[Path]) -> list[int]:
+    return [path.stat().st_mtime_ns for path in paths]
+
+
+def old_rig_record(path: Path) -> None:
+    """A stages.json of an earlier rig: keys, but no settings."""
+    path.write_text(json.dumps({"collect": {"key": "abc", "done": True}}))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda path: path.write_bytes(path.read_bytes()[:100]), garbage, zero, old_rig_record],
+    ids=["truncated", "garbage", "zeroed", "an earlier rig's"],
+)
+def test_a_damaged_stage_record_is_rebuilt_from_the_products_and_nothing_is_deleted(
+    run_copy: Path, damage: Damage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = mtimes(products(run_copy))
+    damage(RunDir(run_copy).stages)
+    assert main(["run", *debug_args(run_copy)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{RunDir(run_copy).stages} " in err and "rebuilt it from the products" in err
+    assert "recorded: collect, pretrain, train)" in err
+    for stage in ("collect", "pretrain", "train"):
+        assert f"[{stage}] up to date, skipped" in err
+    assert mtimes(products(run_copy)) == before
+    record = read_stage_record(run_copy)
+    assert set(record) == {"collect", "pretrain", "train", "evaluate", "baselines"}
+    assert all(entry["done"] for entry in record.values())
+
+
+def test_a_rebuilt_stage_record_still_refuses_other_settings_naming_them(
+    run_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = mtimes(products(run_copy))
+    truncate(RunDir(run_copy).stages)
+    assert main(["run", *debug_args(run_copy, "vae.beta=2.0")]) == 2
+    line = refusal(capsys, "run")
+    assert "vae.beta: 0.25 -> 2.0" in line and "damaged" not in line
+    assert mtimes(products(run_copy)) == before
+
+
+def test_an_interrupted_extension_is_rebuilt_as_one_to_resume(
+    run_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agent's checkpoint says it trained 60 of 90 steps: the rebuilt record resumes it."""
+    record_path = RunDir(run_copy).agent.checkpoint
+    pointer = json.loads(record_path.read_text())
+    pointer["config"]["agent"]["total_steps"] = 90
+    record_path.write_text(json.dumps(pointer))
+    RunDir(run_copy).stages.write_bytes(b"\xfa\xfb")
+    assert main(["run", *debug_args(run_copy, "agent.total_steps=90")]) == 0
+    assert "[train] resuming" in capsys.readouterr().err
+    assert read_checkpoint_record(RunDir(run_copy).agent.root).steps == 90
+
+
+# ------------------------------------------------------------------------------ deleted products
+def test_deleted_frames_are_collected_again_and_nothing_else_is_redone(
+    run_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = RunDir(run_copy)
+    frames = run.frames.read_bytes()
+    kept = mtimes([run.representation, run.agent.checkpoint])
+    run.frames.unlink()
+    assert main(["run", *debug_args(run_copy, "agent.total_steps=90")]) == 0
+    err = capsys.readouterr().err
+    assert "[collect] resuming" in err and "[pretrain] up to date, skipped" in err
+    assert read_checkpoint_record(run.agent.root).steps == 90
+    assert run.frames.read_bytes() == frames, "collection is seeded: the same frames again"
+    assert mtimes([run.representation]) == kept[:1]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "--overwrite"])
+def test_rig_collect_collects_frames_that_were_deleted(
+    run_copy: Path, overwrite: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = RunDir(run_copy)
+    kept = mtimes([run.representation, run.agent.checkpoint])
+    run.frames.unlink()
+    assert main(["collect", *debug_args(run_copy), *overwrite]) == 0
+    assert "[collect] resuming" in capsys.readouterr().err
+    assert run.frames.is_file() and mtimes([run.representation, run.agent.checkpoint]) == kept
+    assert main(["pretrain", *debug_args(run_copy)]) == 0
+    assert "[pretrain] up to date, skipped" in capsys.readouterr().err
+
+
+def test_the_evaluation_of_a_deleted_agent_is_not_up_to_date(
+    run_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(RunDir(run_copy).agent.root)
+    assert main(["run", *debug_args(run_copy)]) == 0
+    err = capsys.readouterr().err
+    assert "[train] resuming" in err and "[evaluate] resuming" in err
+    assert "[evaluate] up to date" not in err
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from omegaconf import OmegaConf
@@ -149,6 +153,35 @@ def test_report_command_on_one_and_two_runs(finished_run: Path, tmp_path: Path) 
     assert main(["report", str(finished_run), str(second), "--out", str(combined)]) == 0
     text = (combined / "report.md").read_text()
     assert "seed" in text and (combined / "learning_curves.png").is_file()
+
+
+def test_report_writes_into_the_run_directory_and_a_read_only_one_is_one_line(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rig report RUN` writes report.md and learning_curves.png into RUN; where it cannot, --out does."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    for product in (run / "report.md", run / "learning_curves.png"):
+        product.unlink(missing_ok=True)
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.md").is_file() and (run / "learning_curves.png").is_file()
+
+    make_temporary = tempfile.mkstemp
+
+    def read_only(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        if Path(kwargs["dir"]).resolve() == run.resolve():
+            raise OSError(errno.EROFS, "Read-only file system")
+        return make_temporary(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"rig report: {run}: the file system is read-only") and "--out DIR" in err
+    out = tmp_path / "elsewhere"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert (out / "report.md").is_file() and (out / "learning_curves.png").is_file()
 
 
 def test_unknown_override_names_the_key_and_suggests_one(capsys: pytest.CaptureFixture[str]) -> None:

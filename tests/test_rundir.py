@@ -129,6 +129,76 @@ def test_changed_evaluation_settings_redo_only_the_evaluations(run: RunDir) -> N
     assert json.loads(run.random_baseline.read_text())["seed"] == 7
 
 
+def test_a_changed_eval_episodes_redoes_the_evaluations_without_retraining(run: RunDir) -> None:
+    kept = mtimes(run.frames, run.representation, run.agent.checkpoint)
+    assert main(["run", "debug", f"run_dir={run.root}", *FAST, "eval.episodes=3"]) == 0
+    assert mtimes(run.frames, run.representation, run.agent.checkpoint) == kept
+    assert json.loads(run.eval.read_text())["episodes"] == 3
+    assert json.loads(run.random_baseline.read_text())["episodes"] == 3
+    # An extension continues the learning curve with the episodes it was measured with.
+    assert (
+        main(["run", "debug", f"run_dir={run.root}", *FAST, "eval.episodes=3", "agent.total_steps=90"]) == 0
+    )
+    curve = read_eval_curve(run.agent.eval_curve)
+    assert [(point.steps, point.episodes) for point in curve] == [(0, 2), (30, 2), (60, 2), (90, 2)]
+    assert json.loads(run.eval.read_text())["episodes"] == 3
+
+
+def test_a_changed_eval_every_is_refused_saying_why_it_retrains(
+    run: RunDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = mtimes(run.agent.checkpoint, run.eval)
+    assert main(["run", "debug", f"run_dir={run.root}", *FAST, "eval.every=20"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rig run: ") and "eval.every: 30 -> 20" in line
+    assert "the learning curve is measured every eval.every steps while the agent trains" in line
+    assert mtimes(run.agent.checkpoint, run.eval) == kept
+
+
+def edit_config(run: RunDir, old: str, new: str) -> None:
+    text = run.config.read_text()
+    assert old in text
+    run.config.write_text(text.replace(old, new))
+
+
+def test_evaluate_refuses_a_config_yaml_that_did_not_train_the_agent(
+    run: RunDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluation = run.eval.read_bytes()
+    edit_config(run, "max_episode_steps: 10", "max_episode_steps: 15")
+    assert main(["evaluate", str(run.root)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"rig evaluate: {run.config} does not describe the agent")
+    assert "env.max_episode_steps: 10 -> 15" in line and "put config.yaml back" in line
+    assert run.eval.read_bytes() == evaluation
+
+
+def test_evaluate_refuses_a_stage_record_that_did_not_train_the_agent(
+    run: RunDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = read_stage_record(run.root)
+    record["train"]["settings"]["env.max_episode_steps"] = 15
+    run.stages.write_text(json.dumps(record))
+    assert main(["evaluate", str(run.root)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"rig evaluate: {run.stages} does not describe the agent")
+    assert "env.max_episode_steps: 10 -> 15" in line
+    kept = mtimes(run.frames, run.representation, run.agent.checkpoint)
+    run.stages.unlink()  # the way out it gives
+    assert main(["evaluate", str(run.root)]) == 0
+    assert mtimes(run.frames, run.representation, run.agent.checkpoint) == kept
+    assert read_stage_record(run.root)["train"]["settings"]["env.max_episode_steps"] == 10
+
+
+def test_an_evaluation_by_hand_edited_eval_settings_is_not_kept_as_the_stage(run: RunDir) -> None:
+    edit_config(run, "episodes: 2", "episodes: 3")
+    assert main(["evaluate", str(run.root)]) == 0
+    assert json.loads(run.eval.read_text())["episodes"] == 3
+    assert "evaluate" not in read_stage_record(run.root)
+    assert main(["run", "debug", f"run_dir={run.root}", *FAST]) == 0
+    assert json.loads(run.eval.read_text())["episodes"] == 2, "the next rig run evaluates as it asks"
+
+
 def test_a_stage_command_needs_the_stages_before_it(tmp_path: Path, capsys) -> None:
     assert main(["pretrain", "debug", f"run_dir={tmp_path / 'run'}", *FAST]) == 2
     err = capsys.readouterr().err
