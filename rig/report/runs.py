@@ -86,8 +86,9 @@ class RunRecord:
     def goal_metrics(self) -> dict[str, str]:
         """The env's goal metrics (name: unit, the headline first), as its evaluations recorded them."""
         for summary in (self.final, self.random_baseline):
-            if summary is not None and isinstance(summary.get("goal_metrics"), list):
-                return {str(name): str(unit) for name, unit in summary["goal_metrics"]}
+            declared = None if summary is None else summary.get("goal_metrics")
+            if isinstance(declared, list):
+                return {str(name): str(unit) for name, unit in declared}
         if self.curve:
             return dict.fromkeys(self.curve[-1].metric_names, "")
         return dict(PUSHER_METRICS)
