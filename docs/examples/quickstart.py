@@ -29,7 +29,7 @@ def frame(env: gym.Env[Any, Any]) -> np.ndarray:
 
 def describe(metrics: dict[str, Any]) -> str:
     """The final distances (mean over the goals) and the success rate of an evaluation."""
-    distances = [f"{name} {metrics[name + '_mean']:.3f}" for name in metrics["goal_metrics"]]
+    distances = [f"{name} {metrics[name + '_mean']:.3f}" for name, _ in metrics["goal_metrics"]]
     return ", ".join(distances) + f", success {metrics['success_rate']:.0%}"
 
 
