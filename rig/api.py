@@ -34,8 +34,8 @@ from rig.evaluate import check_representation_fits, evaluate_policy_on_goals
 from rig.pipeline import run_pipeline
 from rig.pipeline import run_stage as _run_stage
 from rig.representation import RepresentationModule
-from rig.representation.base import images_to_tensor, tensor_to_images
-from rig.representation.inference import encode_dataset, generator_for, inference
+from rig.representation.base import tensor_to_images
+from rig.representation.inference import encode_dataset, generator_for, inference, prior_latents
 from rig.rundir import RunDir
 from rig.stages import STAGE_NAMES
 
@@ -118,13 +118,7 @@ class Run:
         goal keeps; the state oracle draws states uniformly in its goal box.
         """
         rep = self.representation
-        with inference(rep) as device:
-            context_latent = None
-            if rep.context_dim > 0:
-                if context is None:
-                    raise ValueError("a context-conditioned representation needs a context frame")
-                context_latent = rep.encode_context(images_to_tensor(context, device))
-            goals = rep.sample_prior(n, context_latent, generator_for(rep, seed))
+        goals = prior_latents(rep, context, n, generator_for(rep, seed))
         return goals.float().cpu().numpy()
 
     def decode(self, latents: np.ndarray) -> np.ndarray:

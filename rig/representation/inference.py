@@ -114,17 +114,29 @@ def reconstruct(
     return np.concatenate(chunks)
 
 
-def prior_images(
+def prior_latents(
     rep: Representation, context_image: np.ndarray | None, n: int, generator: torch.Generator | None
-) -> np.ndarray:
-    """uint8 (n, H, W, 3) decoded prior samples; under the context's c for the CC-VAE, plain otherwise."""
+) -> torch.Tensor:
+    """(n, latent_dim) prior samples: imagined goals, under the context's c for the CC-VAE."""
     with inference(rep) as device:
         context_latent = None
         if rep.context_dim > 0:
             if context_image is None:
-                raise ValueError("prior samples of a context-conditioned model need a context image")
+                raise ValueError(
+                    "a context-conditioned representation needs a context frame (its episode's first frame) "
+                    "to sample from its prior"
+                )
             context_latent = rep.encode_context(images_to_tensor(context_image, device))
-        return tensor_to_images(rep.decode(rep.sample_prior(n, context_latent, generator)))
+        return rep.sample_prior(n, context_latent, generator)
+
+
+def prior_images(
+    rep: Representation, context_image: np.ndarray | None, n: int, generator: torch.Generator | None
+) -> np.ndarray:
+    """uint8 (n, H, W, 3) decoded prior samples; under the context's c for the CC-VAE, plain otherwise."""
+    latents = prior_latents(rep, context_image, n, generator)
+    with inference(rep):
+        return tensor_to_images(rep.decode(latents))
 
 
 def contexts_of(rep: Representation, dataset: FrameDataset, indices: np.ndarray) -> np.ndarray | None:
