@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rig import io
 from rig.config import Algo, Config, from_dict, to_dict
-from rig.errors import UNREADABLE_ERRORS, CorruptFileError, MissingFileError, unreadable
+from rig.errors import UNREADABLE_ERRORS, CorruptFileError, MissingFileError, unreadable, way_out
 from rig.online import OnlineVAE
 from rig.representation import RepresentationModule, load_representation, save_representation
 from rig.rundir import AgentDir
@@ -190,13 +190,11 @@ def load_run(agent_dir: str | os.PathLike[str], device: torch.device | str = "cp
 @contextmanager
 def agent_files(agent_dir: Path) -> Iterator[None]:
     """A damaged file of ``agent_dir`` is refused with a way out that keeps the frames and the VAE."""
-    try:
+    with way_out(
+        f"restore it from a copy, or delete {agent_dir} and run again to train the agent anew "
+        "(the frames and the representation are kept)"
+    ):
         yield
-    except CorruptFileError as error:
-        raise CorruptFileError(
-            f"{error}; restore it from a copy, or delete {agent_dir} and run again to train the agent anew "
-            "(the frames and the representation are kept)"
-        ) from error
 
 
 @contextmanager

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import pickle
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -82,3 +84,12 @@ UNREADABLE_ERRORS: tuple[type[Exception], ...] = (
 def unreadable(path: str | Path, what: str, error: BaseException) -> CorruptFileError:
     """``path`` is damaged: it cannot be read as ``what`` (``error`` in one line)."""
     return CorruptFileError(f"{path} is damaged: it cannot be read as {what} ({first_line(error)})")
+
+
+@contextmanager
+def way_out(advice: str) -> Iterator[None]:
+    """A ``CorruptFileError`` raised inside gains ``advice``: what to do that keeps the intact products."""
+    try:
+        yield
+    except CorruptFileError as error:
+        raise CorruptFileError(f"{error}; {advice}") from error

@@ -26,7 +26,7 @@ from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect, collection_mismatch, read_dataset_meta
 from rig.device import resolve_device
 from rig.envs import is_multi_object
-from rig.errors import UNREADABLE_ERRORS, CorruptFileError, MissingFileError, UserError
+from rig.errors import UNREADABLE_ERRORS, MissingFileError, UserError, way_out
 from rig.evaluate import (
     GIF_SCALE,
     check_representation_fits,
@@ -202,13 +202,10 @@ def load_stage_representation(cfg: Config) -> RepresentationModule:
 @contextmanager
 def pretrain_files(run: RunDir) -> Iterator[None]:
     """A damaged file of ``pretrain/`` is refused with a way out that keeps the frames."""
-    try:
+    with way_out(
+        f"restore it from a copy, or delete {run.pretrain} and run again to pretrain anew on the kept frames"
+    ):
         yield
-    except CorruptFileError as error:
-        raise CorruptFileError(
-            f"{error}; restore it from a copy, or delete {run.pretrain} and run again to pretrain anew on "
-            "the kept frames"
-        ) from error
 
 
 def stored_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
