@@ -79,6 +79,41 @@ def welch_compare(first: Sequence[float], second: Sequence[float], confidence: f
     return Comparison(a, b, difference, difference - margin, difference + margin, confidence, t, dof, p_value)
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """Seeds' mean over a fixed reference value, with a t confidence interval over the seeds."""
+
+    summary: SeedSummary
+    reference: float
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+
+    def describe(self) -> str:
+        percent = round(self.confidence * 100)
+        return f"{self.ratio:.2f}x, {percent}% CI [{self.low:.2f}, {self.high:.2f}]x"
+
+
+def ratio_to_reference(values: Sequence[float], reference: float, confidence: float = 0.95) -> Ratio:
+    """mean(values) / reference, with the t interval of the seeds' mean divided by the reference.
+
+    For a baseline whose result does not vary with the seed of the method it is compared with, such as a
+    random policy evaluated on the same seeded goals in every run: its value is a constant, and the
+    interval is the method's spread over seeds alone. Needs two seeds and a reference other than zero.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if not math.isfinite(reference) or reference == 0.0:
+        raise ValueError(f"a ratio needs a finite reference other than zero, got {reference}")
+    summary = summarize(values)
+    if summary.n < 2:
+        raise ValueError(f"a confidence interval needs at least two seeds, got {summary.n}")
+    margin = float(stats.t.ppf(0.5 + confidence / 2.0, summary.n - 1)) * summary.standard_error
+    bounds = sorted(((summary.mean - margin) / reference, (summary.mean + margin) / reference))
+    return Ratio(summary, reference, summary.mean / reference, bounds[0], bounds[1], confidence)
+
+
 def _finite(values: Sequence[float], what: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or len(array) == 0:

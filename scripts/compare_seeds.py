@@ -11,7 +11,7 @@ The second method can instead be given as recorded per-seed values of the metric
 (the README's tables). Its goals cannot be checked then: give values measured on the same goals.
 
     python scripts/compare_seeds.py --first runs/after/seed=* --second ../base/runs/base/seed=* \\
-        --step 50000 [--metric puck_distance] [--names new,before]
+        --step 50000 [--metric hand_distance] [--names new,before]
     python scripts/compare_seeds.py --first runs/new/seed* --second-values 0.037 0.046 0.048 0.031 0.040 \\
         --step 50000 --names new,default
 """
@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rig.report import RunRecord, read_run
+from rig.report.runs import evaluation_goals
 from rig.stats import summarize, welch_compare
 
-METRICS = ("puck_distance", "hand_distance", "success_rate")
+SUCCESS = "success_rate"
 
 
 def metric_at(run: RunRecord, step: int, metric: str) -> float:
@@ -34,12 +35,12 @@ def metric_at(run: RunRecord, step: int, metric: str) -> float:
     if not points:
         steps = [point.steps for point in run.curve]
         raise SystemExit(f"{run.path} has no evaluation at step {step} (its curve has {steps})")
-    return float(getattr(points[-1], metric))
-
-
-def goals_of(run: RunRecord) -> tuple[object, ...]:
-    cfg = run.config
-    return (cfg.eval.seed, cfg.eval.episodes, cfg.env.id, cfg.env.eval_palette, cfg.env.max_episode_steps)
+    point = points[-1]
+    if metric != SUCCESS and metric not in point.metric_names:
+        raise SystemExit(
+            f"{run.path} records no {metric!r}: its metrics are {[*point.metric_names, SUCCESS]}"
+        )
+    return float(getattr(point, metric))
 
 
 def read_method(paths: Sequence[str]) -> list[RunRecord]:
@@ -51,7 +52,7 @@ def read_method(paths: Sequence[str]) -> list[RunRecord]:
 
 def no_worse(names: Sequence[str], first: float, second: float, error: float, metric: str) -> str:
     """Whether the first mean is no worse than the second's by more than one standard error of the second."""
-    if metric == "success_rate":  # higher is better
+    if metric == SUCCESS:  # higher is better
         bound, holds, test = second - error, first >= second - error, ">= {} mean - one standard error"
     else:
         bound, holds, test = second + error, first <= second + error, "<= {} mean + one standard error"
@@ -74,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the second method's recorded per-seed values of the metric at --step (goals not checked)",
     )
     parser.add_argument("--step", type=int, required=True, help="env step of the compared evaluation")
-    parser.add_argument("--metric", choices=METRICS, default="puck_distance")
+    parser.add_argument(
+        "--metric", help=f"a goal metric of the env, or {SUCCESS} (default: the env's headline metric)"
+    )
     parser.add_argument("--names", default="first,second", help="two labels, comma-separated")
     args = parser.parse_args(argv)
     names = args.names.split(",")
@@ -83,16 +86,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     methods = {names[0]: read_method(args.first)}
     if args.second is not None:
         methods[names[1]] = read_method(args.second)
-    goals = {goals_of(run) for runs in methods.values() for run in runs}
+    goals = {evaluation_goals(run) for runs in methods.values() for run in runs}
     if len(goals) != 1:
         raise SystemExit(f"the runs were evaluated on different goals (eval.seed, episodes, env): {goals}")
+    metric = args.metric or next(iter(methods[names[0]][0].goal_metrics))
     values: dict[str, list[float]] = {}
     labels: dict[str, list[str]] = {}
     print(
-        f"{args.metric} at step {args.step}, goals (eval.seed, episodes, env, palette, horizon) {goals.pop()}"
+        f"{metric} at step {args.step}, goals (eval.seed, episodes, env, env kwargs, palette, horizon) "
+        f"{goals.pop()}"
     )
     for name, runs in methods.items():
-        values[name] = [metric_at(run, args.step, args.metric) for run in runs]
+        values[name] = [metric_at(run, args.step, metric) for run in runs]
         labels[name] = [f"seed {run.config.seed}" for run in runs]
     if args.second_values is not None:
         values[names[1]] = list(args.second_values)
@@ -112,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         comparison = welch_compare(first, second)
         print(f"{names[0]} - {names[1]}: {comparison.describe()}")
         error = comparison.second.standard_error
-        print(no_worse(names, comparison.first.mean, comparison.second.mean, error, args.metric))
+        print(no_worse(names, comparison.first.mean, comparison.second.mean, error, metric))
     sys.stdout.flush()
 
 

@@ -1,7 +1,8 @@
 """Rewrite (or check) the tables the docs generate from the archived run records.
 
 A generated block in README.md or a page under docs/ sits between two comments; the first holds the
-command that prints it, which must be ``python3 scripts/reproduce_results.py --no-run ... --markdown``:
+command that prints it, ``python3 scripts/reproduce_results.py --no-run ... --markdown`` (a method table)
+or ``python3 scripts/env_results.py ...`` (one env's methods against the random policy and each other):
 
     <!-- generated: python3 scripts/reproduce_results.py --no-run --out docs/results --only rig --markdown -->
     | method | ... |
@@ -25,7 +26,8 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAM = ("python3", "scripts/reproduce_results.py")
+PROGRAMS = ("scripts/reproduce_results.py", "scripts/env_results.py")
+"""the scripts whose ``docs_table(argv, root)`` prints a generated block"""
 BLOCK = re.compile(
     r"(<!-- generated: (?P<command>.+?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL
 )
@@ -49,26 +51,22 @@ def blocks(page: Path) -> list[Block]:
     return [Block(page, match["command"], match["body"]) for match in BLOCK.finditer(text)]
 
 
-def _reproduce() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "reproduce_results", ROOT / "scripts" / "reproduce_results.py"
-    )
+def _program(path: str) -> ModuleType:
+    name = Path(path).stem
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("reproduce_results", module)
+    sys.modules.setdefault(name, module)
     spec.loader.exec_module(module)
     return module
 
 
 def generate(command: str, root: Path = ROOT) -> str:
-    """What ``command`` prints, run from ``root``; it must be a ``--no-run ... --markdown`` tabulation."""
+    """What ``command`` prints, run from ``root``; it must be one of ``PROGRAMS`` reading records only."""
     words = shlex.split(command)
-    if tuple(words[:2]) != PROGRAM or "--markdown" not in words or "--no-run" not in words:
+    if len(words) < 2 or words[0] != "python3" or words[1] not in PROGRAMS:
         raise ValueError(f"not a generated table's command: {command!r}")
-    reproduce = _reproduce()
-    args, chosen = reproduce.parse(words[2:])
-    out = args.out if args.out.is_absolute() else root / args.out
-    return reproduce.markdown_table(out, chosen, args.brief) + "\n"
+    return _program(words[1]).docs_table(words[2:], root) + "\n"
 
 
 def stale(root: Path = ROOT) -> list[Block]:

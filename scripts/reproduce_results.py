@@ -233,6 +233,16 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
     return args, chosen
 
 
+def docs_table(argv: list[str], root: Path) -> str:
+    """What the command line ``argv`` prints when run from ``root``: a ``--no-run ... --markdown`` table
+    (``scripts/docs_tables.py`` keeps these in the docs)."""
+    args, chosen = parse(list(argv))
+    if not args.markdown:
+        raise ValueError(f"not a generated table's command line: {argv}")
+    out = args.out if args.out.is_absolute() else root / args.out
+    return markdown_table(out, chosen, args.brief)
+
+
 def main(argv: list[str] | None = None) -> None:
     args, chosen = parse(argv)
     if args.markdown:

@@ -146,6 +146,44 @@ def test_compare_seeds_refuses_runs_on_other_goals_or_without_the_step(tmp_path:
         compare.main(["--first", *map(str, a), "--second", *map(str, a), "--step", "75000"])
 
 
+def test_compare_seeds_compares_any_goal_metric_the_runs_record(tmp_path: Path) -> None:
+    compare = load_script("compare_seeds")
+    a = [fake_run(tmp_path / f"a{s}", s, {50000: 0.04 + 0.01 * s}) for s in range(2)]
+    with pytest.raises(SystemExit, match="records no 'angle_difference'"):
+        compare.main(["--first", *map(str, a), "--second", *map(str, a), "--step", "50000",
+                      "--metric", "angle_difference"])  # fmt: skip
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def test_env_results_tabulates_the_door_records_against_random_and_the_oracle() -> None:
+    results = load_script("env_results")
+    text = results.table(RESULTS, ["rig_door", "oracle_door"])
+    rig = [
+        json.loads((path / "eval.json").read_text()) for path in sorted((RESULTS / "rig_door").glob("seed*"))
+    ]
+    angles = [record["angle_difference_mean"] for record in rig]
+    random = json.loads((RESULTS / "rig_door" / "seed0" / "baselines" / "random.json").read_text())
+    ratio = np.mean(angles) / random["angle_difference_mean"]
+    assert "final angle difference (rad)" in text and "final hand distance (m)" in text
+    rig_row = next(line for line in text.splitlines() if "`rig_door`" in line)
+    assert " / ".join(f"{angle:.3f}" for angle in angles) in rig_row
+    assert f"| {np.mean(angles):.3f} ± {np.std(angles, ddof=1):.3f} |" in rig_row
+    assert f"| {ratio:.2f}x, 95% CI [" in rig_row
+    assert f"| random policy |  | (same goals) | – | {random['angle_difference_mean']:.3f} |" in text
+    success = results.table(RESULTS, ["rig_door", "oracle_door"], "success_rate")
+    assert "vs random (95% CI)" in success.splitlines()[0].split("success")[1]
+
+
+def test_env_results_refuses_other_goals_and_unknown_metrics() -> None:
+    results = load_script("env_results")
+    with pytest.raises(SystemExit, match="different goals"):
+        results.table(RESULTS, ["rig_door", "rig"])
+    with pytest.raises(SystemExit, match="unknown metric 'puck_distance'"):
+        results.table(RESULTS, ["rig_door"], "puck_distance")
+
+
 @pytest.fixture(scope="module")
 def multicolour_debug_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rig.config import load_config

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rig.stats import summarize, welch_compare
+from rig.stats import ratio_to_reference, summarize, welch_compare
 
 
 def test_summary_uses_the_sample_std() -> None:
@@ -52,3 +52,22 @@ def test_welch_finds_no_difference_between_identical_samples() -> None:
 def test_welch_refuses_what_it_cannot_test(first: list[float], second: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         welch_compare(first, second)
+
+
+def test_ratio_to_a_fixed_reference_is_the_one_sample_t_interval_scaled() -> None:
+    values = [0.05, 0.04, 0.07, 0.06, 0.03]
+    result = ratio_to_reference(values, 0.4)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert result.ratio == pytest.approx(np.mean(values) / 0.4)
+    assert (result.low, result.high) == pytest.approx((low / 0.4, high / 0.4))
+    assert result.describe() == f"0.12x, 95% CI [{low / 0.4:.2f}, {high / 0.4:.2f}]x"
+    # a negative reference keeps the interval ordered
+    flipped = ratio_to_reference(values, -0.4)
+    assert flipped.low < flipped.ratio < flipped.high
+
+
+def test_ratio_refuses_a_zero_reference_and_a_single_seed() -> None:
+    with pytest.raises(ValueError, match="other than zero"):
+        ratio_to_reference([0.1, 0.2], 0.0)
+    with pytest.raises(ValueError, match="two seeds"):
+        ratio_to_reference([0.1], 0.5)

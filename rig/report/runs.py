@@ -89,6 +89,8 @@ class RunRecord:
             declared = None if summary is None else summary.get("goal_metrics")
             if isinstance(declared, list):
                 return {str(name): str(unit) for name, unit in declared}
+            if isinstance(declared, dict):  # the form of the first Door records, in the order written
+                return {str(name): str(unit) for name, unit in declared.items()}
         if self.curve:
             return dict.fromkeys(self.curve[-1].metric_names, "")
         return dict(PUSHER_METRICS)
@@ -301,6 +303,15 @@ def summaries_mean(summaries: Sequence[dict[str, Any]], key: str) -> tuple[float
 
 PUSHER_METRICS = {"puck_distance": "m", "hand_distance": "m"}
 """the goal metrics of records made before evaluations recorded them: all were made on the pushers"""
+
+
+def evaluation_goals(run: RunRecord) -> tuple[object, ...]:
+    """What fixes the goals a run was evaluated on: two runs with equal tuples saw the same seeded goals
+    (eval seed and episodes, env id and keyword arguments, palette, horizon)."""
+    cfg = run.config
+    env = cfg.env
+    kwargs = tuple(sorted((str(key), repr(value)) for key, value in env.kwargs.items()))
+    return (cfg.eval.seed, cfg.eval.episodes, env.id, kwargs, env.eval_palette, env.max_episode_steps)
 
 
 def goal_metrics(runs: Sequence[RunRecord]) -> dict[str, str]:
