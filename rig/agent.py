@@ -37,7 +37,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from rig.callbacks import PeriodicEvaluation, ProgressBar
+from rig.callbacks import FollowFreeCpus, PeriodicEvaluation, ProgressBar
 from rig.checkpoints import agent_files, read_checkpoint_record, restore_agent
 from rig.config import Config, flat_settings
 from rig.device import resolve_device
@@ -62,6 +62,7 @@ from rig.representation import (
 from rig.rundir import AgentDir
 from rig.snapshot import restore_generators
 from rig.td3 import LeanTD3, optimizer_kwargs
+from rig.threads import AgentThreads
 
 LOG_INTERVAL_EPISODES = 10
 """SB3 writes its rollout and training metrics every this many episodes."""
@@ -182,6 +183,7 @@ def train(
         all_callbacks.insert(0, OnlineRepresentationCallback(online, run))
     if progress:
         all_callbacks.insert(0, ProgressBar(cfg.agent.total_steps))
+    all_callbacks.insert(0, FollowFreeCpus(AgentThreads(cfg.torch_threads, online=online is not None)))
     if training_state is not None:  # last: building the callbacks and envs above may draw from them
         restore_generators(training_state)
     try:

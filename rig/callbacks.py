@@ -1,11 +1,12 @@
-"""SB3 callbacks of the train stage: a progress bar, and the periodic real-goal evaluation that also
-writes the checkpoints."""
+"""SB3 callbacks of the train stage: a progress bar, the thread count that follows the machine's load, and
+the periodic real-goal evaluation that also writes the checkpoints."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from tqdm import tqdm
@@ -17,6 +18,7 @@ from rig.latent_env import LatentGoalEnv
 from rig.logger import EVAL_PREFIX
 from rig.online import OnlineVAE
 from rig.rundir import AgentDir
+from rig.threads import AgentThreads
 
 logger = logging.getLogger(__name__)
 CURVE_ONLY = ("csv", "tensorboard")
@@ -42,6 +44,28 @@ class ProgressBar(BaseCallback):
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class FollowFreeCpus(BaseCallback):
+    """torch's threads for the agent loop, chosen again as other processes come and go (``rig.threads``);
+    the count from before training is restored after it."""
+
+    def __init__(self, threads: AgentThreads) -> None:
+        super().__init__()
+        self.threads = threads
+        self.previous = 0
+
+    def _on_training_start(self) -> None:
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads.check())  # also when a count restored after an earlier learn()
+
+    def _on_step(self) -> bool:
+        self.threads.check()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.previous:
+            torch.set_num_threads(self.previous)
 
 
 class PeriodicEvaluation(BaseCallback):

@@ -40,7 +40,7 @@ from rig.representation import (
 from rig.representation.checkpoint import load_state_checked
 from rig.representation.inference import contexts_of, encode_dataset
 from rig.rundir import PretrainDir
-from rig.threads import VAEThreads, vae_threads
+from rig.threads import FreeCpuThreads, vae_threads
 
 EpochHook = Callable[[int, RepresentationModule, float], None]
 """Called as ``hook(epoch, model, heldout_loss)`` after every pretraining epoch."""
@@ -133,7 +133,7 @@ def pretrain(
     return PretrainResult(model, files.best, metrics)
 
 
-def _adapting_threads(threads: VAEThreads, on_epoch: EpochHook | None) -> EpochHook:
+def _adapting_threads(threads: FreeCpuThreads, on_epoch: EpochHook | None) -> EpochHook:
     """``on_epoch``, then the thread count chosen again from what other processes left free."""
 
     def hook(epoch: int, model: RepresentationModule, heldout_loss: float) -> None:

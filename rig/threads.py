@@ -1,15 +1,21 @@
-"""How many CPU threads torch uses: one for the agent loop, the free CPUs for VAE training.
+"""How many CPU threads torch uses: the CPUs other processes leave free, measured as the run goes.
 
 torch's default, one thread per core, collapses beside any other busy process: its OpenMP workers
 spin-wait for each other when a core is taken. On a 2-core machine the TD3 loop ran 82 env steps/s alone
-with 2 threads but 20.5 beside one busy single-threaded process, and 84 with 1 thread beside it; its
-small networks gain almost nothing from a second thread. The VAE's convolutions over batches of frames do
-gain from more threads, so pretraining takes the CPUs that other processes leave free, measured when it
-starts and again after every epoch. An online run's VAE updates interleave with the agent loop and run on
-its thread, which also keeps a resumed online run bit-identical.
+with 2 threads but 20.5 beside one busy single-threaded process, and 84 with 1 thread beside it. So each
+phase takes only the CPUs that other processes leave free, measured over the last few seconds: VAE
+pretraining when it starts and after every epoch, the agent loop when it starts and every
+``AGENT_RECHECK_SECONDS`` (``AgentThreads``). Alone on 2 cores both run on 2 threads; beside a busy process
+they drop to 1 within one check.
 
-``torch_threads > 0`` in the config overrides the rule for both. The thread count changes how the CPU's
-kernels round, so two runs of one seed under different loads may differ (as on different machines).
+An online run's VAE updates interleave with the agent loop and run on its thread, which stays at 1 there:
+the VAE's gradients round differently on another thread count, and a fixed count keeps a resumed online
+run bit-identical. The agent's own networks, at the default sizes, compute the same numbers on 1 and 2
+threads (``scripts/thread_rounding.py``), so following the load costs the agent no exactness there.
+
+``torch_threads > 0`` in the config overrides the rule everywhere. The VAE's pretraining rounds
+differently with the thread count, so two runs of one seed under different loads may differ (as on
+different machines); pin ``torch_threads`` for exact repeats.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-Phase = Literal["agent", "vae"]
-AGENT_THREADS = 1
-"""the agent loop's threads when the config leaves the choice to rig"""
+Phase = Literal["agent", "online", "vae"]
+ONLINE_THREADS = 1
+"""an online run's agent loop (with its VAE updates) when the config leaves the choice to rig"""
+AGENT_RECHECK_SECONDS = 5.0
+"""how often the agent loop measures the free CPUs again"""
 BUSY_SLACK = 0.25
 """other processes' use below this share of a core leaves the core free"""
 FIRST_WINDOW_SECONDS = 0.25
@@ -39,12 +47,12 @@ PROC_STAT = Path("/proc/stat")
 
 
 def choose_threads(requested: int, phase: Phase, free_cpus: int = 1) -> int:
-    """torch's intra-op threads for ``phase``: ``requested`` when > 0; else 1 for the agent loop, and the
-    free CPUs (at least 1) for VAE training."""
+    """torch's intra-op threads for ``phase``: ``requested`` when > 0; else 1 for an online run's loop, and
+    the free CPUs (at least 1) for the agent loop and VAE training."""
     if requested > 0:
         return requested
-    if phase == "agent":
-        return AGENT_THREADS
+    if phase == "online":
+        return ONLINE_THREADS
     return max(1, free_cpus)
 
 
@@ -101,30 +109,58 @@ class CpuMeter:
         return max(0.0, elsewhere / (now.wall - before.wall))
 
 
-class VAEThreads:
-    """Sets torch's threads for VAE training from what the machine has free; ``adapt`` measures again."""
+class FreeCpuThreads:
+    """Sets torch's threads for ``phase`` from what the machine has free; ``adapt`` measures again."""
 
-    def __init__(self, requested: int, meter: CpuMeter | None = None) -> None:
+    def __init__(self, requested: int, phase: Phase, meter: CpuMeter | None = None) -> None:
         self.requested = requested
+        self.phase = phase
         self.meter = meter or CpuMeter()
         self.threads = 0
 
     def adapt(self) -> int:
         cpus = usable_cpus()
-        free = free_cpus(cpus, self.meter.busy_elsewhere()) if self.requested <= 0 and cpus > 1 else 1
-        threads = choose_threads(self.requested, "vae", free)
+        measure = self.requested <= 0 and self.phase != "online" and cpus > 1
+        free = free_cpus(cpus, self.meter.busy_elsewhere()) if measure else 1
+        threads = choose_threads(self.requested, self.phase, free)
         if threads != self.threads:
-            logger.info("VAE training on %d torch thread(s)", threads)
+            logger.info("%s on %d torch thread(s)", PHASE_NAMES[self.phase], threads)
             torch.set_num_threads(threads)
             self.threads = threads
         return threads
 
 
+PHASE_NAMES = {"agent": "the agent loop", "online": "the online agent loop", "vae": "VAE training"}
+
+
+class AgentThreads(FreeCpuThreads):
+    """The agent loop's threads: measured when it starts and again every ``recheck`` seconds of wall time
+    (``check`` is called every env step and is a clock read between measurements)."""
+
+    def __init__(
+        self,
+        requested: int,
+        online: bool,
+        meter: CpuMeter | None = None,
+        recheck: float = AGENT_RECHECK_SECONDS,
+    ) -> None:
+        super().__init__(requested, "online" if online else "agent", meter)
+        self.recheck = recheck
+        self.due = 0.0
+
+    def check(self) -> int:
+        now = time.monotonic()
+        if now >= self.due:
+            self.due = now + self.recheck
+            self.adapt()
+        return self.threads
+
+
 @contextmanager
-def vae_threads(requested: int, meter: CpuMeter | None = None) -> Iterator[VAEThreads]:
+def vae_threads(requested: int, meter: CpuMeter | None = None) -> Iterator[FreeCpuThreads]:
     """torch's threads chosen for VAE training inside the block; the previous count is restored after."""
     previous = torch.get_num_threads()
-    chooser = VAEThreads(requested, meter)
+    chooser = FreeCpuThreads(requested, "vae", meter)
     chooser.adapt()
     try:
         yield chooser

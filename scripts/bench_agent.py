@@ -76,12 +76,14 @@ def measure(
     from stable_baselines3.common.callbacks import BaseCallback
 
     from rig.agent import make_agent, make_training_env
+    from rig.callbacks import FollowFreeCpus
     from rig.config import VAEConfig, load_config
     from rig.online import OnlineRepresentationCallback, OnlineVAE
     from rig.pretrain import make_representation
     from rig.representation import BetaVAE
+    from rig.threads import AgentThreads
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(max(1, threads))
     if side == "before":
         use_stock_training_loop()
     # A short random phase: its steps skip the updates, which are what is being compared.
@@ -98,6 +100,8 @@ def measure(
     representation = make_representation(vae_cfg, cfg.env.image_size).to(device)
     model = make_agent(cfg, make_training_env(cfg, representation), device)
     callbacks: list[BaseCallback] = []
+    if threads == 0:  # rig's rule, as the train stage applies it
+        callbacks.append(FollowFreeCpus(AgentThreads(0, online=cfg.online.enabled)))
     if cfg.online.enabled:
         assert isinstance(representation, BetaVAE)
         callbacks.append(OnlineRepresentationCallback(OnlineVAE(cfg, representation, torch.device(device))))
@@ -153,7 +157,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--steps", type=int, default=1000, help="timed env steps per round and side")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on both sides")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads on both sides; 0: rig's rule, the CPUs other processes leave free",
+    )
     parser.add_argument("--algo", choices=("td3", "sac"), default="td3")
     parser.add_argument("--device", default="cpu", help="torch device of agent and VAE on both sides")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,8 @@
 """The RIG training loop's env steps per second alone and beside one busy process, for two thread counts.
 
-rig's agent loop runs on 1 torch thread unless ``torch_threads`` says otherwise (``rig.threads``); before,
-it took torch's default of one thread per core. This script measures both, each alone and with a busy
+rig's agent loop takes the CPUs that other processes leave free, measured when it starts and every few
+seconds, unless ``torch_threads`` says otherwise (``rig.threads``); before, it took torch's default of one
+thread per core. This script measures both, each alone and with a busy
 single-threaded process beside it (a spinning Python subprocess it starts before and stops after each
 measurement), and prints, per thread count, the loaded / alone ratio, and the rule's speed alone against
 the old default's. The targets of issue 30: loaded / alone >= 0.8 with the rule, and alone no more than 5%
@@ -27,7 +28,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_agent  # noqa: E402  the measurement itself
 
-from rig.threads import AGENT_THREADS, usable_cpus  # noqa: E402
+from rig.threads import usable_cpus  # noqa: E402
+
+RULE = 0
+"""``bench_agent``'s thread count for rig's rule"""
 
 SPIN = "while True: pass"
 
@@ -44,6 +48,10 @@ def busy_process(on: bool) -> Iterator[None]:
     finally:
         spinner.terminate()
         spinner.wait()
+
+
+def threads_label(threads: int) -> str:
+    return "free CPUs" if threads == RULE else f"{threads} thread(s)"
 
 
 def rate(args: argparse.Namespace, threads: int, loaded: bool, seed: int) -> float:
@@ -70,7 +78,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("overrides", nargs="*", help="config overrides (key=value)")
     args = parser.parse_args()
-    settings = {"rule": AGENT_THREADS, "old": args.old_threads}
+    settings = {"rule": RULE, "old": args.old_threads}
     cases = [(name, loaded) for name in settings for loaded in (False, True)]
     rates: dict[tuple[str, bool], list[float]] = {case: [] for case in cases}
     for round_index in range(args.rounds):
@@ -82,8 +90,8 @@ def main() -> None:
         where = "beside a busy process" if loaded else "alone"
         rounds = ", ".join(f"{value:.1f}" for value in values)
         print(
-            f"{name:>4} ({settings[name]} thread(s)) {where:>21}: {medians[name, loaded]:7.1f} env steps/s "
-            f"(median of {rounds})"
+            f"{name:>4} ({threads_label(settings[name])}) {where:>21}: "
+            f"{medians[name, loaded]:7.1f} env steps/s (median of {rounds})"
         )
     for name in settings:
         print(f"{name:>4}: beside / alone = {medians[name, True] / medians[name, False]:.3f}")
