@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_pipeline import debug_settings
 from test_pretrain import assert_interrupted_pretraining_resumes_exactly, debug_config
 
 from rig.cli import main
+from rig.config import load_config
 from rig.data import FrameDataset, collect
 from rig.diagnostics.probes import r_squared
 from rig.pipeline import read_stage_record
@@ -24,6 +26,7 @@ from rig.representation import (
     save_representation,
 )
 from rig.rundir import RunDir
+from rig.stages import collect_stage, pretrain_stage
 
 SIZE = 48
 
@@ -161,7 +164,7 @@ def frames() -> FrameDataset:
 def test_pretraining_standardises_by_the_training_frames_and_resumes_exactly(
     tmp_path: Path, frames: FrameDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = debug_config(tmp_path, "vae.kind=supervised", "vae.epochs=3")
+    cfg = debug_config(tmp_path, "vae.kind=supervised", "vae.epochs=3", "torch_threads=1")
     assert_interrupted_pretraining_resumes_exactly(cfg, frames, tmp_path, monkeypatch)
     model = load_representation(tmp_path / "resumed" / "last.pt")
     train = frames.states[frames.split(heldout=False)].astype(np.float64)
@@ -195,6 +198,18 @@ def test_a_debug_run_goes_through_every_stage_without_image_grids(tmp_path: Path
     report = run.report.markdown.read_text()
     assert "Supervised (state from frames)" in report and "held-out regression error" in report
     assert "Missing" not in report and "decoded latent goal" not in report
+
+
+def test_on_held_out_colours_it_reports_its_regression_error_and_no_grids(tmp_path: Path) -> None:
+    overrides = [f"run_dir={tmp_path}", "device=cpu", "torch_threads=1", *debug_settings()]
+    cfg = load_config("supervised_multicolor", overrides)
+    collect_stage(cfg, progress=False)
+    held = pretrain_stage(cfg, progress=False).metrics["heldout_colours"]
+    for key in ("regression_rmse_hand", "regression_rmse_puck", "probe_r2_puck", "spearman_within_episode"):
+        assert np.isfinite(held[key]), key
+    assert "prior_colour_match" not in held and "object_recon_mse" not in held
+    pretrain = RunDir(tmp_path).pretrain_dir
+    assert not pretrain.heldout_reconstructions.exists() and not pretrain.heldout_prior_samples.exists()
 
 
 def test_settings_only_check_that_the_encoder_fits_the_image_size() -> None:
