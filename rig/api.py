@@ -84,7 +84,8 @@ class Run:
     policy: OffPolicyAlgorithm
     """the SB3 agent (``LeanTD3`` or ``SAC``); ``policy.predict(obs)`` acts on latent observations"""
     representation: RepresentationModule
-    """the beta-VAE, CC-VAE or state identity, with the fitted imagined-goal distribution"""
+    """the beta-VAE, CC-VAE, supervised state encoder or state identity, with the fitted imagined-goal
+    distribution"""
     steps: int
     """the env steps the agent had trained for at its checkpoint"""
 
@@ -123,8 +124,11 @@ class Run:
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) images of latents (e.g. ``sample_goals``'s) for the VAEs."""
-        if self.representation.input_kind != "image":
-            raise ValueError("the state oracle's representation has no images to decode")
+        if self.representation.output_kind != "image":
+            raise ValueError(
+                f"the run's {self.config.vae.kind!r} representation has no image decoder; only the VAEs "
+                "decode latents to images"
+            )
         with inference(self.representation) as device:
             images = self.representation.decode(torch.as_tensor(latents, dtype=torch.float32, device=device))
         return tensor_to_images(images)

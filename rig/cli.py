@@ -66,7 +66,7 @@ def _pretrain(cfg: Config, overwrite: bool) -> None:
     print(f"representation: {run.representation}")
     metrics = json.loads(run.pretrain_metrics.read_text()) if run.pretrain_metrics.is_file() else {}
     for key, value in metrics.items():
-        if key.startswith("probe_r2_") or key in ("spearman", "active_units"):
+        if key.startswith(("probe_r2_", "regression_")) or key in ("spearman", "active_units"):
             print(f"{key}: {value}")
 
 

@@ -43,7 +43,7 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 Palette = Literal["train", "heldout"]
 """object colour palettes of the multi-object env (``envs.appearance.PALETTES``)"""
-RepresentationKind = Literal["beta_vae", "cc_vae", "state"]
+RepresentationKind = Literal["beta_vae", "cc_vae", "supervised", "state"]
 Likelihood = Literal["gaussian", "bernoulli"]
 DecoderKind = Literal["deconv", "broadcast", "slots"]
 Algo = Literal["td3", "sac"]
@@ -86,10 +86,14 @@ class DataConfig:
 @dataclass
 class VAEConfig:
     kind: RepresentationKind = "beta_vae"
-    """representation: beta_vae, cc_vae, or state (identity on the true state, for the oracle)"""
+    """representation: beta_vae, cc_vae, supervised (the VAEs' encoder trained to regress the frame's true
+    state, its latent the env's goal size; the VAE-only settings z_dim, context_dim, beta, likelihood,
+    decoder, decoder_channels, context_film and kl_warmup_epochs do not apply to it), or state (identity on
+    the true state, for the oracle)"""
     z_dim: int = 6
     """size of the stochastic latent z (hand and puck xy need 4; at z 4 the hand, learned after the puck,
-    was folded into a non-linear code on one seed in three, at z 6 on none of four seeds measured)"""
+    was folded into a non-linear code on one seed in three, at z 6 on none of four seeds measured); not
+    for vae.kind supervised, whose latent is the size of the env's achieved_goal"""
     context_dim: int = 4
     """size of the CC-VAE context vector c (ignored by beta_vae)"""
     beta: float = 0.25
@@ -104,7 +108,7 @@ class VAEConfig:
     learns the hand about twice as late in epochs and missed it on one seed of five within 50 epochs
     (README, Speed), so it saves no pretraining time"""
     coord_channels: bool = True
-    """append pixel-coordinate channels to the encoder input (CoordConv)"""
+    """append pixel-coordinate channels to the encoder input (CoordConv); the supervised encoder's too"""
     context_film: bool = True
     """CC-VAE only: the context c also scales and shifts the channels of each hidden layer of the broadcast
     decoder (FiLM); with c only concatenated, the decoder drew hand and object as one pair"""
@@ -125,6 +129,12 @@ class VAEConfig:
         """The state oracle: the identity representation of the true state, with no frames and nothing to
         learn. Every "is this the oracle" question asks this."""
         return self.kind == "state"
+
+    @property
+    def decodes_images(self) -> bool:
+        """The VAEs: a decoder draws images from latents, so pretraining writes reconstruction, prior-sample
+        and traversal grids. The supervised encoder and the state oracle have no image decoder."""
+        return self.kind in ("beta_vae", "cc_vae")
 
 
 @dataclass
@@ -173,7 +183,8 @@ class AgentConfig:
     goal_prior: GoalPrior = "fitted"
     """where imagined goals' z is drawn from (exploration and prior relabelling): fitted, a diagonal Gaussian
     fitted to the encoder means of the training frames, as the RIG reference implementation samples; or
-    standard, the VAE prior N(0, I). Ignored by the state oracle"""
+    standard, the VAE prior N(0, I) (for vae.kind supervised, N(0, I) over its standardised states).
+    Ignored by the state oracle"""
 
 
 @dataclass
@@ -438,7 +449,7 @@ def _vae_checks(vae: VAEConfig) -> Checks:
             "vae.context_film needs vae.decoder=broadcast or slots (or set vae.context_film=false)",
         ),
         (
-            vae.decoder != "slots" or vae.z_dim % 2 == 0,
+            not vae.decodes_images or vae.decoder != "slots" or vae.z_dim % 2 == 0,
             "vae.decoder=slots splits z in two halves (hand, object): vae.z_dim must be even",
         ),
     ]

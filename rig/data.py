@@ -5,7 +5,8 @@ CC-VAE. The rest of the episode is either random-action exploration, or states t
 states the env draws (``sample_state``; on the pushers the hand anywhere in its box, the object anywhere
 in the puck-goal range) so that the object is seen all over the table and not only near its start. An env
 that cannot teleport (``rig.goal_env``) gives random-action frames only. True states (the env's
-``achieved_goal``) and object appearances are stored for diagnostics only; training reads the images.
+``achieved_goal``) and object appearances are stored for diagnostics; the VAEs train on the images alone,
+the supervised encoder (``vae.kind=supervised``) learns to read the states from them.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class FrameDataset:
     """uint8 (N, H, W, 3) frames"""
     states: np.ndarray
     """float32 (N, goal_dim) the env's achieved_goal ([hand_x, hand_y, puck_x, puck_y] on the pushers);
-    diagnostics only"""
+    for diagnostics, and the supervised encoder's targets"""
     episodes: np.ndarray
     """int64 (N,) collection episode of each frame"""
     context_index: np.ndarray

@@ -243,7 +243,7 @@ def check_representation_fits(
 
 
 def rollout_frame(env: LatentGoalEnv) -> Array:
-    """Agent frame | real goal image | decoded latent goal (VAEs only), side by side."""
+    """Agent frame | real goal image | decoded latent goal (the VAEs only), side by side."""
     if env.last_frame is None:
         raise ValueError("filming a rollout needs an env that renders (make_latent_env(..., record=True))")
     panels = [env.last_frame, env.goal_frame]

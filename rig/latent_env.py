@@ -281,8 +281,9 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
 
     @property
     def decoded_goal(self) -> Array | None:
-        """The latent goal decoded to an image; None for a state representation."""
-        if not self.uses_images:
+        """The latent goal decoded to an image; None for a representation without an image decoder (the
+        state identity, the supervised encoder)."""
+        if self.representation.output_kind != "image":
             return None
         if self._decoded_goal is None:
             with torch.inference_mode():
@@ -376,7 +377,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             return self.goal_frame
         if self._goal_frame is None:
             decoded = self.decoded_goal
-            assert decoded is not None, "frames_in_info needs an image representation"
+            assert decoded is not None, "frames_in_info needs a representation that decodes images"
             self._goal_frame = decoded
         return self._goal_frame
 

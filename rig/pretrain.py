@@ -1,4 +1,7 @@
-"""Representation pretraining: a frame dataset in, a trained beta-VAE or CC-VAE and its diagnostics out.
+"""Representation pretraining: a frame dataset in, a trained representation and its diagnostics out.
+
+The VAEs learn from the frames alone; the supervised encoder (``output_kind`` "state") also reads each
+frame's true state as its target.
 
 The stage directory holds ``last.pt`` (weights, optimiser and progress, written after every epoch),
 ``best.pt`` (the weights with the lowest held-out loss, loadable with ``load_representation``),
@@ -14,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -32,6 +35,7 @@ from rig.goal_env import GoalEnvView
 from rig.logger import ProgressCSV, make_logger
 from rig.representation import (
     RepresentationModule,
+    SupervisedEncoder,
     build_representation,
     load_representation,
     read_checkpoint,
@@ -65,19 +69,25 @@ GoalBox = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
 """(low, high) of a box of goals"""
 
 
+PUSHER_GOAL_BOX = ([*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low], [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high])
+"""the pushers' goal box, [hand_x, hand_y, puck_x, puck_y]"""
+
+
 def make_representation(
-    cfg: VAEConfig, image_size: int, goal_box: GoalBox | None = None
+    cfg: VAEConfig, image_size: int, goal_box: GoalBox | None = None, states: np.ndarray | None = None
 ) -> RepresentationModule:
     """A fresh, untrained representation of the configured kind.
 
     The state oracle's identity draws its goals uniformly in ``goal_box`` (the env's ``goal_box()``; by
-    default the pushers' goal box).
+    default the pushers' goal box). The supervised encoder regresses states like ``states`` (the training
+    frames' states), standardised by their per-dim mean and std; without them it is built unstandardised
+    for the pushers' 4-d state, which is enough to check that its settings fit the image size.
     """
     if cfg.is_oracle:
-        if goal_box is None:
-            goal_box = ([*HAND_GOAL_BOX.low, *PUCK_GOAL_BOX.low], [*HAND_GOAL_BOX.high, *PUCK_GOAL_BOX.high])
-        low, high = goal_box
+        low, high = PUSHER_GOAL_BOX if goal_box is None else goal_box
         return build_representation("state", {"low": list(map(float, low)), "high": list(map(float, high))})
+    if cfg.kind == "supervised":
+        return supervised_encoder(cfg, image_size, states)
     shared = {
         "z_dim": cfg.z_dim,
         "beta": cfg.beta,
@@ -91,6 +101,15 @@ def make_representation(
         cc_settings = {"context_dim": cfg.context_dim, "context_film": cfg.context_film}
         return build_representation("cc_vae", {**shared, **cc_settings})
     return build_representation("beta_vae", shared)
+
+
+def supervised_encoder(cfg: VAEConfig, image_size: int, states: np.ndarray | None) -> SupervisedEncoder:
+    """The VAEs' encoder (same CoordConv setting) with a head for the states, standardised by ``states``."""
+    state_dim = len(PUSHER_GOAL_BOX[0]) if states is None else states.shape[1]
+    model = SupervisedEncoder(state_dim, image_size, coord_channels=cfg.coord_channels)
+    if states is not None:
+        model.fit_standardisation(states)
+    return model
 
 
 def pretrain(
@@ -112,7 +131,8 @@ def pretrain(
     dataset.check_matches(cfg.env)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = make_representation(cfg.vae, cfg.env.image_size).to(device)
+    train_states = dataset.states[dataset.split(heldout=False)]
+    model = make_representation(cfg.vae, cfg.env.image_size, states=train_states).to(device)
     trainer = _Trainer(cfg, model, dataset, out_dir, device)
     with vae_threads(cfg.torch_threads) as threads:
         trainer.fit(progress, _adapting_threads(threads, on_epoch))
@@ -197,6 +217,14 @@ def pretrained_epochs(cfg: Config, out_dir: Path) -> int:
     return epochs
 
 
+class _Batch(NamedTuple):
+    images: torch.Tensor
+    contexts: torch.Tensor | None
+    """the frames' context images, for the CC-VAE"""
+    targets: torch.Tensor | None
+    """the frames' true states, for a representation that regresses them (``output_kind`` "state")"""
+
+
 class _Trainer:
     """The epoch loop with its checkpoints and logs; one instance per pretraining run."""
 
@@ -213,6 +241,7 @@ class _Trainer:
         frames = torch.from_numpy(dataset.images).to(device)
         self.frames = frames.permute(0, 3, 1, 2).contiguous()  # uint8 on the device: 4x less than float
         self.context_index = torch.from_numpy(dataset.context_index).to(device)
+        self.states = torch.from_numpy(dataset.states).to(device)
         self.train_index = torch.from_numpy(dataset.split(heldout=False)).to(device)
         self.heldout_index = torch.from_numpy(dataset.split(heldout=True)).to(device)
         self.fingerprint = fingerprint(cfg, len(dataset), dataset.meta)
@@ -255,11 +284,16 @@ class _Trainer:
             "device": str(self.device),
         }
 
-    def _batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _batch(self, index: torch.Tensor) -> _Batch:
         images = self.frames[index].float().div_(255.0)
-        if self.cfg.vae.kind != "cc_vae":
-            return images, None
-        return images, self.frames[self.context_index[index]].float().div_(255.0)
+        contexts = None
+        if self.cfg.vae.kind == "cc_vae":
+            contexts = self.frames[self.context_index[index]].float().div_(255.0)
+        targets = self.states[index] if self.model.output_kind == "state" else None
+        return _Batch(images, contexts, targets)
+
+    def _loss(self, batch: _Batch, kl_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.model.loss(batch.images, batch.contexts, kl_weight=kl_weight, targets=batch.targets)
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -269,8 +303,7 @@ class _Trainer:
         kl_weight = self.kl_weight(epoch)
         start = time.perf_counter()
         for batch_number, index in enumerate(order.split(self.cfg.vae.batch_size)):
-            images, contexts = self._batch(index)
-            loss, metrics = self.model.loss(images, contexts, kl_weight=kl_weight)
+            loss, metrics = self._loss(self._batch(index), kl_weight)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -301,7 +334,7 @@ class _Trainer:
         self.model.eval()
         totals: dict[str, float] = defaultdict(float)
         for index in self.heldout_index.split(512):
-            _, metrics = self.model.loss(*self._batch(index))
+            _, metrics = self._loss(self._batch(index))
             for key, value in metrics.items():
                 totals[key] += value * len(index)
         return {f"heldout/{key}": value / len(self.heldout_index) for key, value in totals.items()}

@@ -148,13 +148,13 @@ def _mlp_parameters(inputs: int, hidden: list[int], outputs: int) -> int:
 
 
 def _latent_dim(cfg: Config) -> int:
-    if cfg.vae.kind == "state":
+    if cfg.vae.kind in ("state", "supervised"):
         return STATE_DIM
     return cfg.vae.z_dim + (cfg.vae.context_dim if cfg.vae.kind == "cc_vae" else 0)
 
 
 def _latent_settings(cfg: Config) -> str:
-    if cfg.vae.kind == "state":
+    if cfg.vae.kind in ("state", "supervised"):
         return f"the state's {STATE_DIM}"
     context = f" + vae.context_dim={cfg.vae.context_dim}" if cfg.vae.kind == "cc_vae" else ""
     return f"vae.z_dim={cfg.vae.z_dim}{context}"

@@ -37,6 +37,7 @@ class FrameBank(nn.Module):
     """
 
     input_kind = "image"
+    output_kind = "image"
     z_dim = 1
 
     def __init__(self, frames: np.ndarray, context_dim: int) -> None:
@@ -62,6 +63,7 @@ class PixelIdentity(nn.Module):
     """A fake autoencoder that reconstructs perfectly, or returns a blank table when ``blank``."""
 
     input_kind = "image"
+    output_kind = "image"
     context_dim = 0
 
     def __init__(self, blank: bool = False) -> None:

@@ -67,10 +67,11 @@ def test_same_seed_same_weights(tmp_path: Path, frames: FrameDataset) -> None:
     assert all(torch.equal(first[key], second[key]) for key in first)
 
 
-def test_interrupted_pretraining_resumes_to_the_same_weights(
-    tmp_path: Path, frames: FrameDataset, monkeypatch: pytest.MonkeyPatch
+def assert_interrupted_pretraining_resumes_exactly(
+    cfg: Config, frames: FrameDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = debug_config(tmp_path, "vae.epochs=3")
+    """Pretraining ``cfg`` (3 epochs) straight through and stopped in epoch 2 then resumed from ``last.pt``
+    end with the same weights and the same best epoch."""
     straight = pretrain(cfg, frames, tmp_path / "straight", progress=False).representation.state_dict()
 
     from rig import pretrain as module
@@ -93,6 +94,14 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(
     best_epoch = read_checkpoint(tmp_path / "straight" / "best.pt")["epoch"]
     assert read_checkpoint(tmp_path / "resumed" / "best.pt")["epoch"] == best_epoch
     assert all(torch.equal(straight[key], state[key]) for key in straight)
+
+
+def test_interrupted_pretraining_resumes_to_the_same_weights(
+    tmp_path: Path, frames: FrameDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert_interrupted_pretraining_resumes_exactly(
+        debug_config(tmp_path, "vae.epochs=3"), frames, tmp_path, monkeypatch
+    )
 
 
 def test_kl_warmup_ramps_training_beta_and_judges_heldout_at_full_beta(
@@ -140,8 +149,14 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     calls = {"n": 0}
     batches_per_epoch = -(-len(frames.split(heldout=False)) // cfg.vae.batch_size)
 
-    def poisoned(self: BetaVAE, x: torch.Tensor, context: torch.Tensor | None = None, kl_weight: float = 1.0):
-        loss, metrics = original(self, x, context, kl_weight)
+    def poisoned(
+        self: BetaVAE,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
+        targets: torch.Tensor | None = None,
+    ):
+        loss, metrics = original(self, x, context, kl_weight, targets)
         if self.training:
             calls["n"] += 1
             if calls["n"] > batches_per_epoch:  # the second epoch goes bad

@@ -10,7 +10,8 @@ module:
   on the multi-object env the object-focused numbers on frames with held-out colours;
 - ``colour``: the object's pixels, its reconstruction error, and whether prior samples show the context's
   colour;
-- ``grids``: reconstructions, prior samples and latent traversals as uint8 images;
+- ``grids``: reconstructions, prior samples and latent traversals as uint8 images (the VAEs only: the
+  supervised encoder decodes to states, and gets its regression error per state part instead);
 - here, ``write_diagnostics``: all of it for the pretrain stage, with the grids saved enlarged for people
   to look at, and what the latent reward pays for moving the hand and the object
   (``rig.reward_geometry``).
@@ -59,7 +60,10 @@ def _save_grid(path: Path, grid: np.ndarray) -> None:
 
 
 def _write_grids(rep: Representation, dataset: FrameDataset, out: PretrainDir, rng_seed: int) -> None:
-    """reconstructions.png, prior_samples.png and traversals.png, all from held-out frames."""
+    """reconstructions.png, prior_samples.png and traversals.png, all from held-out frames; none for a
+    representation without an image decoder."""
+    if rep.output_kind != "image":
+        return
     heldout = heldout_indices(dataset)
     shown = _spread(heldout, 16)
     recon = reconstruction_grid(rep, dataset.images[shown], contexts_of(rep, dataset, shown))
@@ -79,7 +83,9 @@ def _write_heldout_colour_grids(
     rep: Representation, colour_dataset: FrameDataset, out: PretrainDir, rng_seed: int
 ) -> None:
     """reconstructions_heldout.png and prior_samples_heldout.png (a row per held-out-colour context,
-    for every model, so that samples that ignore the context show it)."""
+    for every model, so that samples that ignore the context show it); none without an image decoder."""
+    if rep.output_kind != "image":
+        return
     shown = _spread(np.arange(len(colour_dataset)), 16)
     recon = reconstruction_grid(rep, colour_dataset.images[shown], contexts_of(rep, colour_dataset, shown))
     _save_grid(out.heldout_reconstructions, recon)
@@ -103,7 +109,8 @@ def write_diagnostics(
     ``heldout_colours`` entry and its grids are written too. With ``env_cfg`` they gain
     ``reward_geometry`` (``rig.reward_geometry``, on the real goals seeded from ``goal_seed``, in the
     training palette, and in the held-out one under ``heldout_colours``) on rig's pushers, and probe the
-    env's own ``state_factors``. A state representation has no images, so it gets metrics only.
+    env's own ``state_factors``. A state representation has no images, so it gets metrics only; the
+    supervised encoder has no image decoder, so it gets every metric that needs none and no grids.
     """
     factors = PUSHER_FACTORS if env_cfg is None else state_factors(env_cfg)
     pusher = env_cfg is None or is_pusher(env_cfg)

@@ -17,7 +17,7 @@ from rig.representation.inference import (
     contexts_of,
     prior_images,
     reconstruct_tensor,
-    require_images,
+    require_image_decoder,
 )
 
 OBJECT_CHROMA = 0.2
@@ -54,7 +54,7 @@ def object_reconstruction_error(
 ) -> float:
     """Mean squared error (pixel values in [0, 1], over RGB) between frames and their reconstructions,
     on the object's pixels only (``object_mask``): the whole-image MSE is dominated by the table."""
-    require_images(rep, "object_reconstruction_error")
+    require_image_decoder(rep, "object_reconstruction_error")
     squared_error, count = 0.0, 0
     for batch in batches(len(indices), batch_size):
         chosen = indices[batch]

@@ -1,6 +1,7 @@
 """Image grids of a representation for people to look at: reconstructions, prior samples, latent traversals.
 
-Each is returned as a uint8 image; ``rig.diagnostics.write_diagnostics`` saves them enlarged.
+Each is returned as a uint8 image; ``rig.diagnostics.write_diagnostics`` saves them enlarged. They need an
+image decoder (``output_kind`` "image"): the supervised encoder and the state identity have none.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rig.representation.inference import (
     optional_images,
     prior_images,
     reconstruct,
-    require_images,
+    require_image_decoder,
 )
 
 
@@ -52,7 +53,7 @@ def prior_sample_grid(
     decoded under its c; a model without context draws plain samples there, which shows whether its
     samples follow the scene. Without ``contexts``: ``rows`` rows of plain samples.
     """
-    require_images(rep, "prior_sample_grid")
+    require_image_decoder(rep, "prior_sample_grid")
     if contexts is None:
         return image_grid(prior_images(rep, None, n * rows, generator), n)
     tiles = []
@@ -70,7 +71,7 @@ def traversal_grid(
 ) -> np.ndarray:
     """One row per z dim: that dim takes ``steps`` values from -span to +span (prior standard deviations),
     every other latent entry stays at the encoder mean of ``image`` (for the CC-VAE, c stays fixed)."""
-    require_images(rep, "traversal_grid")
+    require_image_decoder(rep, "traversal_grid")
     with inference(rep) as device:
         mean = rep.encode(images_to_tensor(image, device), optional_images(context, device))
         values = torch.linspace(-span, span, steps, device=device)

@@ -1,5 +1,6 @@
 """Every number about a representation on a frame dataset, JSON-ready: latent quality on held-out frames,
-the held-out loss, and generalisation to object colours never trained on."""
+the held-out loss (the VAEs) or regression error (the supervised encoder), and generalisation to object
+colours never trained on."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
 
 from rig.data import FrameDataset
 from rig.diagnostics.colour import object_reconstruction_error, prior_colour_match
-from rig.diagnostics.probes import active_units, distance_rank_correlation, knn_probe_r2, linear_probe_r2
+from rig.diagnostics.probes import (
+    active_units,
+    distance_rank_correlation,
+    knn_probe_r2,
+    linear_probe_r2,
+    r_squared,
+)
 from rig.representation.base import Representation, images_to_tensor
 from rig.representation.inference import (
     batches,
@@ -101,8 +109,9 @@ def representation_metrics(
     """Every number about ``rep`` on ``dataset``, JSON-ready; probes are fitted on the train split and
     everything else is measured on the held-out split. ``factors`` names the parts of the dataset's states
     to probe (the env's ``state_factors``); the object's pixel error (``pusher``) needs the pushers' object
-    disc at states[:, 2:4]. A state
-    representation gets the latent-quality numbers only (its probes are the identity's)."""
+    disc at states[:, 2:4]. A state representation gets the latent-quality numbers only (its probes are
+    the identity's); the supervised encoder gets its regression error in place of the VAEs' loss, KL and
+    reconstruction numbers."""
     train, heldout = dataset.split(heldout=False), heldout_indices(dataset)
     inputs = dataset.images if rep.input_kind == "image" else dataset.states
     train_x = encode_dataset(rep, inputs[train], contexts_of(rep, dataset, train))
@@ -113,13 +122,41 @@ def representation_metrics(
             rep, (train_x, dataset.states[train]), (test_x, dataset.states[heldout]), rng_seed, factors
         )
     )
-    if rep.input_kind == "image":
-        metrics.update(
-            heldout_loss_metrics(rep, dataset.images[heldout], contexts_of(rep, dataset, heldout), rng_seed)
+    if rep.input_kind != "image":
+        return metrics
+    if rep.output_kind == "state":
+        metrics.update(regression_metrics(rep, test_x, dataset.states[heldout], factors))
+        return metrics
+    metrics.update(
+        heldout_loss_metrics(rep, dataset.images[heldout], contexts_of(rep, dataset, heldout), rng_seed)
+    )
+    metrics["active_units"] = active_units(test_x[:, : rep.z_dim])
+    if pusher:
+        metrics["object_recon_mse"] = object_reconstruction_error(rep, dataset, heldout)
+    return metrics
+
+
+def regression_metrics(
+    rep: Representation,
+    latents: np.ndarray,
+    states: np.ndarray,
+    factors: Mapping[str, slice] = PUSHER_FACTORS,
+) -> dict[str, float]:
+    """How well a representation that decodes to states (the supervised encoder) reads them: for each
+    state part, ``regression_rmse_<part>``, the root mean squared error of the states ``latents`` decode
+    to against the true ``states``, in the state's units (metres on the pushers), and
+    ``regression_r2_<part>``, the R^2 of those decoded states themselves (no probe is fitted)."""
+    if rep.output_kind != "state":
+        raise ValueError(
+            f"regression error needs a representation that decodes to states, got {rep.output_kind!r}"
         )
-        metrics["active_units"] = active_units(test_x[:, : rep.z_dim])
-        if pusher:
-            metrics["object_recon_mse"] = object_reconstruction_error(rep, dataset, heldout)
+    with inference(rep) as device:
+        decoded = rep.decode(torch.as_tensor(latents, device=device)).double().cpu().numpy()
+    metrics: dict[str, float] = {}
+    for name, part in factors.items():
+        error = decoded[:, part] - states[:, part]
+        metrics[f"regression_rmse_{name}"] = float(np.sqrt(np.mean(np.square(error))))
+        metrics[f"regression_r2_{name}"] = r_squared(states[:, part], decoded[:, part])
     return metrics
 
 
@@ -132,9 +169,10 @@ def heldout_colour_metrics(
     mu_z without the context c of a CC-VAE). The probes are fitted on the train split of ``dataset``
     (training palette) and tested on every frame of ``colour_dataset``. ``spearman`` ranks z distances
     over random pairs of frames; ``spearman_within_episode`` ranks distances of the whole RL
-    representation over pairs from one episode (one object), as the latent reward compares them. The
-    object error is measured on every frame; prior samples are drawn under each episode's context frame
-    and must show its hue (``prior_colour_match``).
+    representation over pairs from one episode (one object), as the latent reward compares them. For a
+    representation with an image decoder the object error is measured on every frame, and prior samples
+    are drawn under each episode's context frame and must show its hue (``prior_colour_match``); for
+    the supervised encoder, its regression error (``regression_metrics``) instead.
     """
     require_images(rep, "heldout_colour_metrics")
     train, every = dataset.split(heldout=False), np.arange(len(colour_dataset))
@@ -144,7 +182,7 @@ def heldout_colour_metrics(
     train_s, test_s = dataset.states[train], colour_dataset.states
     rng = np.random.default_rng(rng_seed)
     metrics: dict[str, Any] = {"num_frames": len(colour_dataset)}
-    for name, part in (("hand", slice(0, 2)), ("puck", slice(2, 4))):
+    for name, part in PUSHER_FACTORS.items():
         metrics[f"probe_r2_{name}"] = linear_probe_r2(
             train_x[:, z], train_s[:, part], test_x[:, z], test_s[:, part]
         )
@@ -155,6 +193,9 @@ def heldout_colour_metrics(
     metrics["spearman_within_episode"] = distance_rank_correlation(
         test_x, test_s, rng=rng, groups=colour_dataset.episodes
     )
+    if rep.output_kind == "state":
+        metrics.update(regression_metrics(rep, test_x, test_s))
+        return metrics
     metrics["object_recon_mse"] = object_reconstruction_error(rep, colour_dataset, every)
     contexts = np.unique(colour_dataset.context_index)
     metrics["num_contexts"] = len(contexts)

@@ -123,6 +123,8 @@ def _missing_section(runs: Sequence[RunRecord]) -> list[str]:
 def _representation_size(config: Config) -> str:
     if config.vae.is_oracle:
         return "the true state"
+    if config.vae.kind == "supervised":
+        return "the state, standardised"
     if config.vae.kind == "cc_vae":
         return f"z {config.vae.z_dim} + context {config.vae.context_dim}"
     return f"z {config.vae.z_dim}"
@@ -136,7 +138,7 @@ def _config_section(runs: Sequence[RunRecord]) -> list[str]:
             f"`{run.config.env.id}`",
             REPRESENTATION_NAMES.get(run.config.vae.kind, run.config.vae.kind),
             _representation_size(run.config),
-            "—" if run.is_oracle else f"{run.config.vae.beta:g}",
+            f"{run.config.vae.beta:g}" if run.config.vae.decodes_images else "—",
             run.config.agent.algo.upper(),
             f"{run.config.agent.total_steps:,}",
             str(run.config.seed),
@@ -186,6 +188,7 @@ def _representation_section(
     if not learned:
         return [*lines, "Every run uses the true state (the oracle); there is no VAE to diagnose.", ""]
     lines += _vae_metrics_table(learned)
+    lines += _regression_table(learned)
     lines += _heldout_colour_table(learned)
     for group in groups:
         lines += _grid_images(group, out_dir, several=len(groups) > 1)
@@ -240,6 +243,42 @@ def _reward_shares(geometry: object) -> str:
         geometry.get(key) for key in ("latent_hand", "latent_object", "part_interaction")
     )
     return f"{number(hand, 2)} / {number(part, 2)} ({number(interaction, 2)})"
+
+
+REGRESSION_RMSE = "regression_rmse_"
+"""the prefix of the supervised encoder's per-part error in its pretraining metrics"""
+
+
+def _regression_table(runs: Sequence[RunRecord]) -> list[str]:
+    """The supervised encoders' error on held-out frames, per state part (their ``regression_*`` metrics,
+    ``rig.diagnostics.metrics.regression_metrics``)."""
+    measured = [(run, run.pretrain_metrics or {}) for run in runs]
+    measured = [(run, metrics) for run, metrics in measured if _regression_parts(metrics)]
+    if not measured:
+        return []
+    parts = _regression_parts(measured[0][1])
+    rows = [
+        [
+            f"`{run.label}`",
+            *(number(metrics.get(f"{REGRESSION_RMSE}{part}"), 4) for part in parts),
+            *(number(metrics.get(f"regression_r2_{part}"), 3) for part in parts),
+        ]
+        for run, metrics in measured
+    ]
+    header = ["run", *(f"RMSE {part}" for part in parts), *(f"R² {part}" for part in parts)]
+    intro = [
+        "### Supervised encoders: held-out regression error",
+        "",
+        "The encoder trained to regress the true state from the frames: root mean squared error of the "
+        "state it reads from held-out frames, in the state's units (metres on the pushers), and the R² of "
+        "that reading itself (no probe fitted).",
+        "",
+    ]
+    return intro + table(header, rows)
+
+
+def _regression_parts(metrics: dict[str, Any]) -> list[str]:
+    return [key.removeprefix(REGRESSION_RMSE) for key in metrics if key.startswith(REGRESSION_RMSE)]
 
 
 HELDOUT_COLOUR_COLUMNS = (
@@ -316,7 +355,7 @@ def _rollouts_section(groups: Sequence[MethodGroup], out_dir: Path) -> list[str]
     for group, run in filmed:
         if run is None:
             continue
-        panels = "agent | goal image" + ("" if run.is_oracle else " | decoded latent goal")
+        panels = "agent | goal image" + (" | decoded latent goal" if run.config.vae.decodes_images else "")
         lines += [f"**{group.label}** (`{run.label}`; left to right: {panels})", ""]
         lines += [
             " ".join(

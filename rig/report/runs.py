@@ -22,7 +22,12 @@ SEED_ONLY_KEYS = ("seed", "run_dir", "device", "torch_threads")
 """Config keys that may differ between runs of one method (the last three do not change results)."""
 
 
-REPRESENTATION_NAMES = {"beta_vae": "RIG (beta-VAE)", "cc_vae": "CC-RIG (CC-VAE)", "state": "Oracle (state)"}
+REPRESENTATION_NAMES = {
+    "beta_vae": "RIG (beta-VAE)",
+    "cc_vae": "CC-RIG (CC-VAE)",
+    "supervised": "Supervised (state from frames)",
+    "state": "Oracle (state)",
+}
 
 
 GRIDS = (
@@ -212,7 +217,7 @@ def _missing_representation(run: RunRecord) -> list[str]:
     layout = run.layout
     metrics = f"`{product_name(layout, layout.pretrain_metrics)}` (VAE diagnostics)"
     missing = [] if run.pretrain_metrics is not None else [metrics]
-    if run.archived:
+    if run.archived or not run.config.vae.decodes_images:
         return missing
     required = [getattr(layout.pretrain_dir, name) for name, _ in REQUIRED_GRIDS]
     grids = [grid for grid in required if not grid.is_file()]

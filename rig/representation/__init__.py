@@ -1,4 +1,5 @@
-"""Representations for goal-conditioned RL: beta-VAE, context-conditioned VAE and the state identity."""
+"""Representations for goal-conditioned RL: beta-VAE, context-conditioned VAE, the supervised state encoder
+and the state identity."""
 
 from rig.representation.base import Representation, images_to_tensor, tensor_to_images
 from rig.representation.beta_vae import BetaVAE
@@ -13,6 +14,7 @@ from rig.representation.checkpoint import (
     save_representation,
 )
 from rig.representation.identity import StateRepresentation
+from rig.representation.supervised import SupervisedEncoder
 
 __all__ = [
     "CCVAE",
@@ -21,6 +23,7 @@ __all__ = [
     "Representation",
     "RepresentationModule",
     "StateRepresentation",
+    "SupervisedEncoder",
     "build_representation",
     "images_to_tensor",
     "load_representation",

@@ -1,7 +1,8 @@
 """The ``Representation`` protocol and the helpers the representations share.
 
 A representation maps what the env shows (an image, or a state vector for the oracle) to the vector the
-agent sees, samples imagined goals from its prior, and decodes latents back to images for inspection.
+agent sees, samples imagined goals from its prior, and decodes latents back to what it was trained to
+reproduce: images for the VAEs, states for the supervised encoder (and the identity).
 
 Loss convention of the VAEs (it fixes what ``beta`` means). Per image, with ``x`` in [0, 1]:
 
@@ -36,7 +37,11 @@ class Representation(Protocol):
     """What the latent goal env, relabelling, evaluation and diagnostics rely on."""
 
     input_kind: str
-    """"image" for the VAEs, "state" for the identity on state vectors."""
+    """"image" for the VAEs and the supervised encoder, "state" for the identity on state vectors."""
+    output_kind: str
+    """What ``decode`` gives, and so what ``loss`` learns to reproduce: "image" for the VAEs, which
+    reconstruct their input; "state" for the supervised encoder, which regresses the frame's true state
+    (``loss``'s ``targets``), and for the identity, which has nothing to learn."""
     latent_dim: int
     """Size of the vector the agent sees ([mu_z, c] for the CC-VAE)."""
     z_dim: int
@@ -69,15 +74,22 @@ class Representation(Protocol):
         ...
 
     def decode(self, latent: Tensor) -> Tensor:
-        """(B, 3, H, W) images in [0, 1] for the VAEs; the latent itself for the identity."""
+        """(B, 3, H, W) images in [0, 1] for the VAEs; (B, state_dim) states for the supervised encoder;
+        the latent itself for the identity."""
         ...
 
     def loss(
-        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        kl_weight: float = 1.0,
+        targets: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         """Scalar training loss and per-image-mean metrics ("loss", "recon", "kl", "mse", ...).
 
         ``kl_weight`` scales beta for a KL warm-up; at 1 (the default) the loss is the model's own objective.
+        ``targets`` are the frames' true states, (B, state_dim): required when ``output_kind`` is "state",
+        refused otherwise.
         """
         ...
 
@@ -216,6 +228,13 @@ def module_device(module: nn.Module) -> torch.device:
 def reject_context(context: Tensor | None, owner: str, context_latent: Tensor | None = None) -> None:
     if context is not None or context_latent is not None:
         raise ValueError(f"{owner} takes no context; pass context=None (only CCVAE is context-conditioned)")
+
+
+def reject_targets(targets: Tensor | None, owner: str) -> None:
+    if targets is not None:
+        raise ValueError(
+            f"{owner} learns from the images alone; pass targets=None (the supervised encoder takes them)"
+        )
 
 
 def require_context(context: Tensor | None, owner: str) -> Tensor:

@@ -22,6 +22,7 @@ from rig.representation.base import (
     reconstruction_mse,
     reconstruction_nll,
     reject_context,
+    reject_targets,
     reparameterize,
     scalar_metrics,
 )
@@ -30,6 +31,7 @@ from rig.representation.nets import GaussianEncoder, make_decoder
 
 class BetaVAE(GoalPriorModule):
     input_kind = "image"
+    output_kind = "image"
     context_dim = 0
 
     def __init__(
@@ -83,8 +85,13 @@ class BetaVAE(GoalPriorModule):
         return torch.sigmoid(self.decoder(latent))
 
     def loss(
-        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        kl_weight: float = 1.0,
+        targets: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
+        reject_targets(targets, "BetaVAE")
         reject_context(context, "BetaVAE")
         check_images(x, self.image_size, "x")
         mu, logvar = self.encoder(x)

@@ -28,6 +28,7 @@ from rig.representation.base import (
     gaussian_kl,
     reconstruction_mse,
     reconstruction_nll,
+    reject_targets,
     reparameterize,
     require_context,
     scalar_metrics,
@@ -37,6 +38,7 @@ from rig.representation.nets import ContextEncoder, ConvDecoder, GaussianEncoder
 
 class CCVAE(GoalPriorModule):
     input_kind = "image"
+    output_kind = "image"
 
     def __init__(
         self,
@@ -118,8 +120,13 @@ class CCVAE(GoalPriorModule):
         return torch.sigmoid(self.context_decoder(context_latent))
 
     def loss(
-        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        kl_weight: float = 1.0,
+        targets: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
+        reject_targets(targets, "CCVAE")
         context_images = self._context_images(x, context)
         mu, logvar = self.encoder(torch.cat([x, context_images], dim=1))
         c = self.context_encoder(context_images)

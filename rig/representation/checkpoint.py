@@ -19,14 +19,16 @@ from rig.io import torch_save
 from rig.representation.beta_vae import BetaVAE
 from rig.representation.cc_vae import CCVAE
 from rig.representation.identity import StateRepresentation
+from rig.representation.supervised import SupervisedEncoder
 
-RepresentationModule = BetaVAE | CCVAE | StateRepresentation
+RepresentationModule = BetaVAE | CCVAE | StateRepresentation | SupervisedEncoder
 """The concrete representations: each is an nn.Module implementing ``Representation``."""
 
 REPRESENTATION_KINDS: dict[str, type[RepresentationModule]] = {
     "beta_vae": BetaVAE,
     "cc_vae": CCVAE,
     "state": StateRepresentation,
+    "supervised": SupervisedEncoder,
 }
 _RESERVED_KEYS = ("kind", "config", "state_dict")
 # torch.load reports a damaged file through any of these, depending on where the damage is.

@@ -12,6 +12,7 @@ from rig.representation.base import check_last_dim, reject_context
 
 class StateRepresentation(nn.Module):
     input_kind = "state"
+    output_kind = "state"
     context_dim = 0
 
     low: Tensor
@@ -58,7 +59,11 @@ class StateRepresentation(nn.Module):
         return latent
 
     def loss(
-        self, x: Tensor, context: Tensor | None = None, kl_weight: float = 1.0
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        kl_weight: float = 1.0,
+        targets: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         raise RuntimeError("StateRepresentation has nothing to train: it is the identity on states")
 

@@ -77,6 +77,15 @@ def require_images(rep: Representation, what: str) -> None:
         raise ValueError(f"{what} needs an image representation, got input_kind={rep.input_kind!r}")
 
 
+def require_image_decoder(rep: Representation, what: str) -> None:
+    """``what`` draws images from latents: only the VAEs can (the supervised encoder decodes to states)."""
+    require_images(rep, what)
+    if rep.output_kind != "image":
+        raise ValueError(
+            f"{what} needs a representation that decodes images, got output_kind={rep.output_kind!r}"
+        )
+
+
 def encode_dataset(
     rep: Representation, images: np.ndarray, contexts: np.ndarray | None = None, batch_size: int = 512
 ) -> np.ndarray:
@@ -105,7 +114,7 @@ def reconstruct(
     rep: Representation, images: np.ndarray, contexts: np.ndarray | None = None, batch_size: int = 512
 ) -> np.ndarray:
     """uint8 (N, H, W, 3) reconstructions of ``images`` from their encoder means."""
-    require_images(rep, "reconstruct")
+    require_image_decoder(rep, "reconstruct")
     check_contexts(images, contexts)
     chunks = [np.zeros((0, *images.shape[1:]), dtype=np.uint8)]
     for batch in batches(len(images), batch_size):
@@ -134,6 +143,7 @@ def prior_images(
     rep: Representation, context_image: np.ndarray | None, n: int, generator: torch.Generator | None
 ) -> np.ndarray:
     """uint8 (n, H, W, 3) decoded prior samples; under the context's c for the CC-VAE, plain otherwise."""
+    require_image_decoder(rep, "prior_images")
     latents = prior_latents(rep, context_image, n, generator)
     with inference(rep):
         return tensor_to_images(rep.decode(latents))

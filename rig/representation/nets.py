@@ -113,25 +113,54 @@ class CoordChannels(nn.Module):
         return torch.cat([images, coords], dim=1)
 
 
-class GaussianEncoder(nn.Module):
+class EncoderFeatures(nn.Module):
+    """The encoders' shared body: (B, in_channels, S, S) -> (B, head_in) features for their heads.
+
+    Coordinate channels when asked (CoordConv), the encoder convs, and the ``hidden_dim`` ReLU layer
+    (none at 0). The Gaussian encoder and the regression encoder add their heads to it.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, hidden_dim: int, coord_channels: bool) -> None:
+        super().__init__()
+        self.coords: nn.Module = CoordChannels(image_size) if coord_channels else nn.Identity()
+        self.trunk = ConvTrunk(in_channels + 2 * coord_channels, image_size)
+        self.head_in = hidden_dim or self.trunk.feature_dim
+        self.hidden: nn.Module = nn.Identity()
+        if hidden_dim:
+            self.hidden = nn.Sequential(nn.Linear(self.trunk.feature_dim, hidden_dim), nn.ReLU())
+
+    def features(self, images: Tensor) -> Tensor:
+        features: Tensor = self.hidden(self.trunk(self.coords(images)))
+        return features
+
+
+class GaussianEncoder(EncoderFeatures):
     """Images -> (mu, logvar) of a diagonal Gaussian posterior, with the variance floored."""
 
     def __init__(
         self, in_channels: int, image_size: int, out_dim: int, hidden_dim: int, coord_channels: bool = False
     ) -> None:
-        super().__init__()
-        self.coords: nn.Module = CoordChannels(image_size) if coord_channels else nn.Identity()
-        self.trunk = ConvTrunk(in_channels + 2 * coord_channels, image_size)
-        head_in = hidden_dim or self.trunk.feature_dim
-        self.hidden: nn.Module = nn.Identity()
-        if hidden_dim:
-            self.hidden = nn.Sequential(nn.Linear(self.trunk.feature_dim, hidden_dim), nn.ReLU())
-        self.mu = nn.Linear(head_in, out_dim)
-        self.logvar = nn.Linear(head_in, out_dim)
+        super().__init__(in_channels, image_size, hidden_dim, coord_channels)
+        self.mu = nn.Linear(self.head_in, out_dim)
+        self.logvar = nn.Linear(self.head_in, out_dim)
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        features = self.hidden(self.trunk(self.coords(images)))
+        features = self.features(images)
         return self.mu(features), floor_logvar(self.logvar(features))
+
+
+class RegressionEncoder(EncoderFeatures):
+    """Images -> (B, out_dim) point estimates: the Gaussian encoder's body with one linear head."""
+
+    def __init__(
+        self, in_channels: int, image_size: int, out_dim: int, hidden_dim: int, coord_channels: bool = False
+    ) -> None:
+        super().__init__(in_channels, image_size, hidden_dim, coord_channels)
+        self.head = nn.Linear(self.head_in, out_dim)
+
+    def forward(self, images: Tensor) -> Tensor:
+        estimate: Tensor = self.head(self.features(images))
+        return estimate
 
 
 class ContextEncoder(nn.Module):
