@@ -1,6 +1,6 @@
 """Supervised state encoder: the VAEs' conv encoder trained to regress the frame's true state.
 
-The upper bound of issue 26's design: an image agent whose representation is the true state read from the
+An upper bound for image representations of this size: an image agent whose representation is the true state read from the
 frames (hand and object positions on the pushers), by an encoder of the size the VAEs use. If an agent on
 this representation stalls where the state oracle learns, what is lost lies in RL on images, not in what
 the VAE's objective leaves out.
