@@ -1,8 +1,8 @@
 """Supervised state encoder: the VAEs' conv encoder trained to regress the frame's true state.
 
-An upper bound for image representations of this size: an image agent whose representation is the true state read from the
-frames (hand and object positions on the pushers), by an encoder of the size the VAEs use. If an agent on
-this representation stalls where the state oracle learns, what is lost lies in RL on images, not in what
+An upper bound for image representations of this size: an image agent whose representation is the true
+state read from the frames (hand and object positions on the pushers), by an encoder of the size the VAEs
+use. If an agent on this representation stalls where the state oracle learns, what is lost lies in RL on images, not in what
 the VAE's objective leaves out.
 
 - The encoder is the VAEs' (``RegressionEncoder``: the same convs, hidden layer and CoordConv setting)
