@@ -2,8 +2,8 @@
 
 An upper bound for image representations of this size: an image agent whose representation is the true
 state read from the frames (hand and object positions on the pushers), by an encoder of the size the VAEs
-use. If an agent on this representation stalls where the state oracle learns, what is lost lies in RL on images, not in what
-the VAE's objective leaves out.
+use. If an agent on this representation stalls where the state oracle learns, what is lost lies in RL on
+images, not in what the VAE's objective leaves out.
 
 - The encoder is the VAEs' (``RegressionEncoder``: the same convs, hidden layer and CoordConv setting)
   with one linear head of ``state_dim`` outputs: the env's ``achieved_goal``, whatever its size.
