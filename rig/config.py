@@ -49,6 +49,7 @@ DecoderKind = Literal["deconv", "broadcast", "slots"]
 Algo = Literal["td3", "sac"]
 RewardKind = Literal["latent_distance", "sparse"]
 GoalPrior = Literal["fitted", "standard"]
+ZAugment = Literal["none", "hue"]
 
 
 @dataclass
@@ -112,6 +113,12 @@ class VAEConfig:
     context_film: bool = True
     """CC-VAE only: the context c also scales and shifts the channels of each hidden layer of the broadcast
     decoder (FiLM); with c only concatenated, the decoder drew hand and object as one pair"""
+    z_augment: ZAugment = "none"
+    """CC-VAE only (refused for the other kinds): what the z encoder sees in training. none: the frames;
+    hue: x_t and its context x0 with one random hue rotation per sample (rig.representation.augment), while
+    c is encoded from the unrotated x0 and the decoder reconstructs the unrotated x_t, so that the object's
+    colour reaches the decoder only through c and z has to carry the positions. Encoding for the agent,
+    the held-out loss and the diagnostics see the frames as they are"""
     epochs: int = 50
     """passes over the training frames"""
     kl_warmup_epochs: int = 0
@@ -452,6 +459,11 @@ def _vae_checks(vae: VAEConfig) -> Checks:
             not vae.decodes_images or vae.decoder != "slots" or vae.z_dim % 2 == 0,
             "vae.decoder=slots splits z in two halves (hand, object): vae.z_dim must be even",
         ),
+        (
+            vae.z_augment == "none" or vae.kind == "cc_vae",
+            f"vae.z_augment={vae.z_augment} needs vae.kind=cc_vae: only the CC-VAE has a context c to carry "
+            "the appearance hidden from z",
+        ),
     ]
 
 
@@ -557,9 +569,7 @@ def flat_settings(config: Config) -> dict[str, Any]:
     """
     flat = flatten(to_dict(config))
     # Settings added after runs were recorded count only when set, so that those runs' keys still match.
-    flat = {
-        key: value for key, value in flat.items() if key not in UNSET_NEUTRAL or value != UNSET_NEUTRAL[key]
-    }
+    flat = {key: value for key, value in flat.items() if not is_unset_neutral(key, value)}
     if not config.online.enabled:
         flat = {
             key: value
@@ -569,9 +579,14 @@ def flat_settings(config: Config) -> dict[str, Any]:
     return flat
 
 
-UNSET_NEUTRAL: dict[str, Any] = {"env.module": ""}
+UNSET_NEUTRAL: dict[str, Any] = {"env.module": "", "vae.z_augment": "none"}
 """settings that change nothing at these values, and are left out of the settings a run records (an empty
 env.kwargs flattens to no key at all)"""
+
+
+def is_unset_neutral(key: str, value: Any) -> bool:
+    """Whether the dotted setting ``key`` is at its ``UNSET_NEUTRAL`` value, so records leave it out."""
+    return key in UNSET_NEUTRAL and value == UNSET_NEUTRAL[key]
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

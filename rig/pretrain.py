@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
 from rig import io
-from rig.config import Config, EnvConfig, VAEConfig
+from rig.config import Config, EnvConfig, VAEConfig, is_unset_neutral
 from rig.data import FrameDataset, collection_mismatch
 from rig.device import resolve_device
 from rig.diagnostics import write_diagnostics
@@ -98,7 +98,11 @@ def make_representation(
         "coord_channels": cfg.coord_channels,
     }
     if cfg.kind == "cc_vae":
-        cc_settings = {"context_dim": cfg.context_dim, "context_film": cfg.context_film}
+        cc_settings = {
+            "context_dim": cfg.context_dim,
+            "context_film": cfg.context_film,
+            "z_augment": cfg.z_augment,
+        }
         return build_representation("cc_vae", {**shared, **cc_settings})
     return build_representation("beta_vae", shared)
 
@@ -195,8 +199,13 @@ def env_goal_box(env_cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def fingerprint(cfg: Config, frames: int, dataset_meta: dict[str, Any]) -> dict[str, Any]:
     """What ``last.pt`` records of the pretraining that wrote it: everything that shapes the weights except
-    the epoch budget (the settings and seed, and the dataset's size and ``meta``)."""
-    settings = {key: value for key, value in asdict(cfg.vae).items() if key != "epochs"}
+    the epoch budget (the settings and seed, and the dataset's size and ``meta``). Settings at their
+    ``UNSET_NEUTRAL`` values are left out, so that runs recorded before those settings existed resume."""
+    settings = {
+        key: value
+        for key, value in asdict(cfg.vae).items()
+        if key != "epochs" and not is_unset_neutral(f"vae.{key}", value)
+    }
     return {"vae": settings, "seed": cfg.seed, "frames": frames, "data": dataset_meta}
 
 

@@ -104,6 +104,14 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(
     )
 
 
+def test_interrupted_pretraining_with_hue_augmentation_resumes_to_the_same_weights(
+    tmp_path: Path, frames: FrameDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rotation angles come from the random state that ``last.pt`` keeps."""
+    cfg = debug_config(tmp_path, "vae.epochs=3", "vae.kind=cc_vae", "vae.z_augment=hue")
+    assert_interrupted_pretraining_resumes_exactly(cfg, frames, tmp_path, monkeypatch)
+
+
 def test_kl_warmup_ramps_training_beta_and_judges_heldout_at_full_beta(
     tmp_path: Path, frames: FrameDataset
 ) -> None:

@@ -7,6 +7,11 @@
   every hidden decoder layer (FiLM), so that the context's colour multiplies where z puts the object.
   A second decoder reconstructs x0 from c alone, which forces c
   to hold the scene's appearance.
+- With ``z_augment="hue"``, the training loss shows the z encoder x_t and x0 with one random hue rotation
+  per sample (``rig.representation.augment``), while c comes from the unrotated x0 and the decoder's
+  target stays the unrotated x_t: the object's colour reaches the decoder only through c, and z has to
+  carry what the rotation keeps, the positions. Only the training loss rotates (``self.training``):
+  encoding, the held-out loss and the diagnostics see the frames as they are.
 
 loss = mean over the batch of [recon(x_t | z, c) + recon(x0 | c) + beta * KL(q(z | x_t, x0) || N(0, I))],
 with the KL on z only and reconstructions summed over pixels (the convention in ``rig.representation.base``).
@@ -20,6 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from rig.representation.augment import check_z_augment, draw_hue_turns, rotate_hue
 from rig.representation.base import (
     GoalPriorModule,
     check_images,
@@ -52,6 +58,7 @@ class CCVAE(GoalPriorModule):
         decoder_channels: int = 32,
         coord_channels: bool = False,
         context_film: bool = False,
+        z_augment: str = "none",
         goal_mean: Sequence[float] | None = None,
         goal_std: Sequence[float] | None = None,
     ) -> None:
@@ -69,6 +76,7 @@ class CCVAE(GoalPriorModule):
         self.decoder_channels = decoder_channels
         self.coord_channels = bool(coord_channels)
         self.context_film = bool(context_film)
+        self.z_augment = check_z_augment(z_augment)
         self.set_goal_prior(goal_mean, goal_std)
         self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
         self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels)
@@ -128,7 +136,7 @@ class CCVAE(GoalPriorModule):
     ) -> tuple[Tensor, dict[str, float]]:
         reject_targets(targets, "CCVAE")
         context_images = self._context_images(x, context)
-        mu, logvar = self.encoder(torch.cat([x, context_images], dim=1))
+        mu, logvar = self.encoder(self._training_view(x, context_images))
         c = self.context_encoder(context_images)
         logits = self.decoder(torch.cat([reparameterize(mu, logvar), c], dim=1))
         recon = reconstruction_nll(logits, x, self.likelihood)
@@ -161,8 +169,18 @@ class CCVAE(GoalPriorModule):
             "decoder_channels": self.decoder_channels,
             "coord_channels": self.coord_channels,
             "context_film": self.context_film,
+            # Left out at "none", so checkpoints from before the setting compare equal to today's.
+            **({"z_augment": self.z_augment} if self.z_augment != "none" else {}),
             **self.goal_prior_config(),
         }
+
+    def _training_view(self, x: Tensor, context_images: Tensor) -> Tensor:
+        """The z encoder's input in the loss: [x_t, x0] stacked, hue-rotated alike when ``z_augment`` asks
+        and the model is training."""
+        if self.z_augment == "hue" and self.training:
+            turns = draw_hue_turns(x.shape[0], x.device)
+            x, context_images = rotate_hue(x, turns), rotate_hue(context_images, turns)
+        return torch.cat([x, context_images], dim=1)
 
     def _context_images(self, x: Tensor, context: Tensor | None) -> Tensor:
         context_images = require_context(context, "CCVAE")
