@@ -30,6 +30,7 @@ env protocol (``rig.goal_env``) around the unmodified ``PusherEnv``:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import mujoco
@@ -59,10 +60,12 @@ class GoalPusher(GoalAdapter):
     """the distances in ``info`` that evaluation reports, the headline first (rig's env protocol)"""
     state_factors = {"puck": (0, 2)}
 
-    def __init__(self, env: PusherEnv, success_threshold: float = SUCCESS_THRESHOLD) -> None:
+    def __init__(
+        self, env: PusherEnv, success_threshold: float = SUCCESS_THRESHOLD, camera: CameraPose = CAMERA
+    ) -> None:
         if success_threshold <= 0:
             raise ValueError(f"success_threshold must be positive, got {success_threshold}")
-        super().__init__(env, env, CAMERA)
+        super().__init__(env, env, camera)
         self.success_threshold = float(success_threshold)
         self.pusher = env
         model = env.model
@@ -245,9 +248,14 @@ def make_goal_pusher(
     width: int = 48,
     height: int = 48,
     success_threshold: float = SUCCESS_THRESHOLD,
+    camera_distance: float = CAMERA.distance,
     **pusher_kwargs: Any,
 ) -> GoalPusher:
-    """The entry point of ``rig/Pusher-v5``: gymnasium's ``PusherEnv`` (given ``pusher_kwargs``), adapted."""
+    """The entry point of ``rig/Pusher-v5``: gymnasium's ``PusherEnv`` (given ``pusher_kwargs``), adapted.
+    ``camera_distance`` (metres) moves the top-down camera along its axis: nearer shows less, larger."""
     check_render_mode(render_mode)
+    if not camera_distance > 0:
+        raise ValueError(f"camera_distance must be positive, got {camera_distance}")
     env = PusherEnv(render_mode=render_mode, width=int(width), height=int(height), **pusher_kwargs)
-    return GoalPusher(env, success_threshold=success_threshold)
+    camera = replace(CAMERA, distance=float(camera_distance))
+    return GoalPusher(env, success_threshold=success_threshold, camera=camera)

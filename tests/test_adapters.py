@@ -135,6 +135,20 @@ def test_teleport_places_at_rest_and_validates(env_id: str) -> None:
             wrapped.set_to_state(bad)
 
 
+def test_pusher_camera_distance_enlarges_the_puck_and_is_checked() -> None:
+    def puck_pixels(**kwargs: Any) -> int:
+        env = make(PUSHER, **kwargs)
+        env.reset(seed=0)
+        frame = env.render()
+        env.close()
+        return int(np.all(frame > 240, axis=-1).sum())  # the white puck; nothing else is that bright
+
+    default, near = puck_pixels(), puck_pixels(camera_distance=0.8)
+    assert default > 0 and near > 1.5 * default  # (1.15 / 0.8)^2 = 2.07 times the area
+    with pytest.raises(ValueError, match="camera_distance must be positive"):
+        make(PUSHER, camera_distance=0.0)
+
+
 def test_pusher_teleport_refuses_the_arm_position() -> None:
     env = make(PUSHER)
     env.reset(seed=0)
