@@ -17,8 +17,10 @@ env protocol (``rig.goal_env``) around the unmodified ``PusherEnv``:
   The env's shaped terms stay in ``info`` (``reward_dist``, ``reward_near``, ``reward_ctrl``).
 - **info**: ``puck_distance`` (m), ``tip_distance`` (m, fingertip to where it is in the goal image),
   ``tip_puck_distance`` (m), ``is_success`` (``puck_distance < success_threshold``, 0.05 m by default).
-- **frames**: a fixed top-down camera over the table (``CAMERA``) that frames the puck region, the arm's
-  reach and the arm's reset pose; the red target disc is never drawn. No shadows, no multisampling.
+- **frames**: a fixed top-down camera over the table (``CAMERA``), 0.8 m above the puck region, which it
+  frames with the arm's reach and, along the bottom edge, the arm's reset pose; the red target disc is
+  never drawn. No shadows, no multisampling. The puck is about 7 px across at 48 px (54 pixels at seed
+  0's start): from 1.15 m (5 px, 22 pixels) a beta-VAE left it out of its code altogether.
 - **goal image**: the puck at the target and the arm in its reset pose (all joints 0, stretched out
   along the table's near edge). The reset pose is fixed, clear of the puck region and seen at the
   start of every episode, so a goal image shows the goal and nothing of the current episode's arm.
@@ -47,7 +49,7 @@ GOAL_BOX = (np.array([0.25, -0.35]), np.array([0.65, -0.05]))
 MIN_GOAL_SEPARATION = 0.17
 """smallest target distance from the puck's start, in metres (Pusher-v5's own start-to-target gap)"""
 SUCCESS_THRESHOLD = 0.05
-CAMERA = CameraPose(lookat=(0.45, -0.33, -0.325), distance=1.15, elevation=-90.0, azimuth=90.0)
+CAMERA = CameraPose(lookat=(0.45, -0.33, -0.325), distance=0.8, elevation=-90.0, azimuth=90.0)
 """top-down: image right is +x, image up is +y; the table's near edge (y = -0.5) and the arm's reset
 pose (y = -0.6) lie along the bottom of the frame"""
 OBSERVATION_DIM = 20

@@ -143,8 +143,8 @@ def test_pusher_camera_distance_enlarges_the_puck_and_is_checked() -> None:
         env.close()
         return int(np.all(frame > 240, axis=-1).sum())  # the white puck; nothing else is that bright
 
-    default, near = puck_pixels(), puck_pixels(camera_distance=0.8)
-    assert default > 0 and near > 1.5 * default  # (1.15 / 0.8)^2 = 2.07 times the area
+    far, default = puck_pixels(camera_distance=1.15), puck_pixels()
+    assert far > 0 and default > 1.5 * far  # from 0.8 m against 1.15 m: (1.15 / 0.8)^2 = 2.07 times the area
     with pytest.raises(ValueError, match="camera_distance must be positive"):
         make(PUSHER, camera_distance=0.0)
 
