@@ -20,7 +20,7 @@ env protocol (``rig.goal_env``) around the unmodified ``PusherEnv``:
 - **frames**: a fixed top-down camera over the table (``CAMERA``), 0.8 m above the puck region, which it
   frames with the arm's reach and, along the bottom edge, the arm's reset pose; the red target disc is
   never drawn. No shadows, no multisampling. The puck is about 7 px across at 48 px (54 pixels at seed
-  0's start): from 1.15 m (5 px, 22 pixels) a beta-VAE left it out of its code altogether.
+  0's start); from 1.15 m (5 px, 22 pixels) a beta-VAE leaves it out of its code altogether.
 - **goal image**: the puck at the target and the arm in its reset pose (all joints 0, stretched out
   along the table's near edge). The reset pose is fixed, clear of the puck region and seen at the
   start of every episode, so a goal image shows the goal and nothing of the current episode's arm.
