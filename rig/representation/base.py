@@ -180,6 +180,16 @@ def check_goal_prior(
     return mean_list, std_list
 
 
+class ContextFree:
+    """The context members of a representation without a context (all but the CC-VAE): c is empty."""
+
+    context_dim = 0
+
+    def encode_context(self, context: Tensor) -> Tensor:
+        """(B, 0): there is no context latent."""
+        return context.new_zeros((context.shape[0], 0))
+
+
 class GoalPriorModule(nn.Module):
     """Base of the VAEs: where the z of imagined goals is drawn from.
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from rig.representation.base import (
+    ContextFree,
     GoalPriorModule,
     check_images,
     check_last_dim,
@@ -29,10 +30,9 @@ from rig.representation.base import (
 from rig.representation.nets import GaussianEncoder, make_decoder
 
 
-class BetaVAE(GoalPriorModule):
+class BetaVAE(ContextFree, GoalPriorModule):
     input_kind = "image"
     output_kind = "image"
-    context_dim = 0
 
     def __init__(
         self,
@@ -70,9 +70,6 @@ class BetaVAE(GoalPriorModule):
         check_images(x, self.image_size, "x")
         mu: Tensor = self.encoder(x)[0]
         return mu
-
-    def encode_context(self, context: Tensor) -> Tensor:
-        return context.new_zeros((context.shape[0], 0))
 
     def sample_prior(
         self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None

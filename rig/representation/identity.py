@@ -7,13 +7,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from rig.representation.base import check_last_dim, reject_context
+from rig.representation.base import ContextFree, check_last_dim, reject_context
 
 
-class StateRepresentation(nn.Module):
+class StateRepresentation(ContextFree, nn.Module):
     input_kind = "state"
     output_kind = "state"
-    context_dim = 0
 
     low: Tensor
     high: Tensor
@@ -39,9 +38,6 @@ class StateRepresentation(nn.Module):
         reject_context(context, "StateRepresentation", context_latent)
         check_last_dim(x, self.latent_dim, "state")
         return x
-
-    def encode_context(self, context: Tensor) -> Tensor:
-        return context.new_zeros((context.shape[0], 0))
 
     def sample_prior(
         self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from rig.representation.base import (
+    ContextFree,
     GoalPriorModule,
     check_images,
     check_last_dim,
@@ -37,10 +38,9 @@ STD_FLOOR = 1e-6
 """Smallest std a target dimension is divided by: a dimension constant over the training frames stays 0."""
 
 
-class SupervisedEncoder(GoalPriorModule):
+class SupervisedEncoder(ContextFree, GoalPriorModule):
     input_kind = "image"
     output_kind = "state"
-    context_dim = 0
 
     state_mean: Tensor
     state_std: Tensor
@@ -86,9 +86,6 @@ class SupervisedEncoder(GoalPriorModule):
         check_images(x, self.image_size, "x")
         prediction: Tensor = self.encoder(x)
         return prediction
-
-    def encode_context(self, context: Tensor) -> Tensor:
-        return context.new_zeros((context.shape[0], 0))
 
     def sample_prior(
         self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None
