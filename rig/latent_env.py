@@ -128,6 +128,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self._seed_generators(seed)
         self.latent_goal = np.zeros(representation.latent_dim, dtype=np.float32)
         self.last_frame: Array | None = None
+        self.achieved_state: Array | None = None
+        """the env's own achieved goal (true state units) after the last reset or step"""
         self._goal_frame: Array | None = None
         self._decoded_goal: Array | None = None
         self._context_images: torch.Tensor | None = None
@@ -147,6 +149,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             self._seed_generators(seed)
         state_obs, info = self.env.reset(seed=seed, options=options)
         self._reset_info = info
+        self.achieved_state = np.array(state_obs["achieved_goal"], copy=True)
         self._goal_frame = self._decoded_goal = None
         frame = self._render()
         self._start_episode_context(frame)
@@ -157,6 +160,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
 
     def step(self, action: Array) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
         state_obs, _, terminated, truncated, info = self.env.step(action)
+        self.achieved_state = np.array(state_obs["achieved_goal"], copy=True)
         latent = self._latent_of(self._render(), state_obs)
         obs = self._latent_obs(latent, state_obs)
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))

@@ -195,6 +195,16 @@ def test_info_passes_the_true_distances_through(env_cfg: EnvConfig) -> None:
     assert info["is_success"] == (info["puck_distance"] < env.push.success_threshold)
 
 
+def test_achieved_state_follows_the_env_through_reset_and_steps(env_cfg: EnvConfig) -> None:
+    env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    assert env.achieved_state is None
+    env.reset(seed=3)
+    np.testing.assert_allclose(env.achieved_state, env.push.state)
+    for _ in range(3):
+        env.step(np.array([1.0, -1.0], dtype=np.float32))
+        np.testing.assert_allclose(env.achieved_state, env.push.state)
+
+
 def test_image_representation_needs_a_rendering_env(env_cfg: EnvConfig) -> None:
     with pytest.raises(ValueError, match="render_mode"):
         LatentGoalEnv(make_env(env_cfg, render=False), build("beta_vae"))

@@ -234,6 +234,27 @@ def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_d
     assert random_row.puck_distance > 0 and random_row.hand_distance > 0
 
 
+def test_exploration_takes_each_episodes_largest_displacement_from_its_start() -> None:
+    exploration = load_script("exploration")
+    achieved = np.array([[[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0], [1.0, 2.0]]])
+    np.testing.assert_allclose(exploration.largest_displacements(achieved), [5.0, 1.0])
+
+
+def test_exploration_measures_the_agent_random_actions_and_the_oracles_replay(tmp_path: Path) -> None:
+    from rig.config import load_config
+    from rig.pipeline import run_pipeline
+
+    exploration = load_script("exploration")
+    run_dir = tmp_path / "oracle"
+    cfg = load_config("debug", [f"run_dir={run_dir}", "device=cpu", "torch_threads=1", "vae.kind=state"])
+    run_pipeline(cfg, progress=False, report=False)
+    rows = exploration.measure(run_dir, episodes=3, seed=5, moved=0.0)
+    assert [(row.source, row.episodes) for row in rows] == [("agent", 3), ("random", 3), ("replay", 6)]
+    # Push-v0's achieved goal holds the hand, which every policy moves; nothing moves 10 m.
+    assert all(row.moved_share == 1.0 and row.mean_displacement > 0 for row in rows)
+    assert all(row.moved_share == 0.0 for row in exploration.measure(run_dir, 3, 5, moved=10.0))
+
+
 def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoints(
     multicolour_debug_run: Path, tmp_path: Path
 ) -> None:
