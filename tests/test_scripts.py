@@ -255,6 +255,30 @@ def test_exploration_measures_the_agent_random_actions_and_the_oracles_replay(tm
     assert all(row.moved_share == 0.0 for row in exploration.measure(run_dir, 3, 5, moved=10.0))
 
 
+def test_critic_returns_discounts_each_steps_future_rewards() -> None:
+    critic = load_script("critic_returns")
+    returns = critic.discounted_returns(np.array([-1.0, -2.0, -4.0]), 0.5)
+    np.testing.assert_allclose(returns, [-3.0, -4.0, -4.0])
+
+
+def test_critic_returns_compares_q_with_the_returns_of_longer_episodes(tmp_path: Path) -> None:
+    from rig.config import load_config
+    from rig.latent_env import GoalMode
+    from rig.pipeline import run_pipeline
+
+    critic = load_script("critic_returns")
+    run_dir = tmp_path / "rig"
+    cfg = load_config("debug", [f"run_dir={run_dir}", "device=cpu", "torch_threads=1"])
+    run_pipeline(cfg, progress=False, report=False)
+    row = critic.check(run_dir, GoalMode.EVAL, episodes=2, horizon=30, seed=3)
+    assert (row.goals, row.episodes, row.steps) == ("eval", 2, 10)  # the debug config's 10-step episodes
+    # Every step's reward is minus a latent distance, so the returns are negative and the bias is Q - G.
+    assert row.returns < 0 and row.final_reward < 0
+    assert row.bias == pytest.approx(row.q - row.returns) and row.abs_error >= abs(row.bias) - 1e-9
+    with pytest.raises(ValueError, match="shorter than the run's episodes"):
+        critic.check(run_dir, GoalMode.TRAIN, episodes=1, horizon=5, seed=3)
+
+
 def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoints(
     multicolour_debug_run: Path, tmp_path: Path
 ) -> None:
