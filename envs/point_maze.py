@@ -19,7 +19,9 @@ spaces and goal distribution and adds what rig's env protocol (``rig.goal_env``)
   the goal and stay there, as in rig's other envs. 300 steps by default (the env's own limit).
 - **reward**: ``-goal_distance`` (m), batched, instead of the env's sparse 0/1, like rig's other envs.
 - **info**: ``goal_distance`` (m) and ``is_success`` (the env's ``success``: distance <= 0.45 m).
-- **frames**: a fixed top-down camera that frames the whole maze; the red goal ball is never drawn.
+- **frames**: a fixed top-down camera that frames the free cells and 0.1 m of the walls around them
+  (the outer ring of walls is out of view, so the ball is drawn as large as the maze allows); the red
+  goal ball is never drawn.
   No shadows, no multisampling.
 - **goal image**: the ball placed at the goal, at rest, rendered; the state is restored after.
 - **teleporting**: ``sample_state`` / ``set_to_state`` put the ball, at rest, anywhere in the maze
@@ -43,6 +45,8 @@ BALL_RADIUS = 0.1
 """the collision radius of the point (its green sphere is drawn with radius 0.2)"""
 SUCCESS_DISTANCE = 0.45
 """the env's own success radius, in metres"""
+CAMERA_MARGIN = 0.1
+"""how much of the walls around the free cells the frame shows, in metres"""
 
 
 class GoalPointMaze(GoalAdapter):
@@ -153,11 +157,25 @@ def _wall_boxes(maze: Any) -> tuple[Array, Array]:
 
 
 def _camera(maze: Any, model: mujoco.MjModel) -> CameraPose:
-    """Straight down on the maze's centre, just far enough for the whole maze to fill the frame."""
-    half_extent = 0.5 * max(maze.map_width, maze.map_length) * maze.maze_size_scaling
+    """Straight down on the free cells' centre, just far enough for every free cell (and the tops of the
+    walls around them, ``CAMERA_MARGIN`` deep) to fill the frame. The outer ring of walls is left out of
+    the frame, so the ball is as large as the maze allows (about 6 px across at 48 px in the U-maze)."""
+    centres = np.asarray(
+        [
+            maze.cell_rowcol_to_xy(np.array([i, j]))
+            for i, row in enumerate(maze.maze_map)
+            for j, cell in enumerate(row)
+            if cell != 1
+        ],
+        dtype=np.float64,
+    )
+    low, high = centres.min(axis=0), centres.max(axis=0)
+    middle = 0.5 * (low + high)
+    half_extent = 0.5 * float(np.max(high - low)) + 0.5 * maze.maze_size_scaling + CAMERA_MARGIN
     wall_top = maze.maze_height * maze.maze_size_scaling
     distance = half_extent / np.tan(np.radians(model.vis.global_.fovy / 2)) + wall_top
-    return CameraPose(lookat=(0.0, 0.0, 0.0), distance=float(distance), elevation=-90.0, azimuth=90.0)
+    lookat = (float(middle[0]), float(middle[1]), 0.0)
+    return CameraPose(lookat=lookat, distance=float(distance), elevation=-90.0, azimuth=90.0)
 
 
 def make_point_maze(

@@ -149,6 +149,18 @@ def test_pusher_camera_distance_enlarges_the_puck_and_is_checked() -> None:
         make(PUSHER, camera_distance=0.0)
 
 
+def test_maze_frames_show_the_ball_at_every_goal() -> None:
+    def ball_pixels(frame: np.ndarray) -> int:
+        rgb = frame.astype(int)
+        return int(((rgb[..., 1] > rgb[..., 0] + 30) & (rgb[..., 1] > rgb[..., 2] + 30)).sum())
+
+    env = make(MAZE)
+    wrapped = adapter(env)
+    for seed in range(12):  # goals in every free cell: the frame holds them all, the ball well drawn
+        env.reset(seed=seed)
+        assert ball_pixels(wrapped.goal_image()) >= 15 and ball_pixels(env.render()) >= 15
+
+
 def test_pusher_teleport_refuses_the_arm_position() -> None:
     env = make(PUSHER)
     env.reset(seed=0)
