@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("|---|---|---|---|---|")
     for run_dir in args.runs:
         for row in measure(run_dir, args.episodes, args.seed, args.moved):
-            share, displacement = f"{row.moved_share:.2f}", f"{row.mean_displacement:.3f}"
+            share, displacement = f"{row.moved_share:.2f}", f"{row.mean_displacement:.4f}"
             print(f"| {run_dir} | {row.source} | {row.episodes} | {share} | {displacement} |")
 
 
