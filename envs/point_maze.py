@@ -3,7 +3,7 @@
 Needs the optional extra: ``pip install -e ".[robotics]"`` (gymnasium-robotics >= 1.4). The module
 imports gymnasium-robotics only when the env is made, so ``import envs`` works without it.
 
-A force-actuated point (a green ball, collision radius 0.1 m) moves in a U-shaped maze of 1 m cells
+A force-actuated point (a ball, collision radius 0.1 m) moves in a U-shaped maze of 1 m cells
 (7 free cells, walls in between). The env is already a goal env; this adapter keeps its dynamics,
 spaces and goal distribution and adds what rig's env protocol (``rig.goal_env``) asks for:
 
@@ -20,8 +20,8 @@ spaces and goal distribution and adds what rig's env protocol (``rig.goal_env``)
 - **reward**: ``-goal_distance`` (m), batched, instead of the env's sparse 0/1, like rig's other envs.
 - **info**: ``goal_distance`` (m) and ``is_success`` (the env's ``success``: distance <= 0.45 m).
 - **frames**: a fixed top-down camera that frames the free cells and 0.1 m of the walls around them
-  (the outer ring of walls is out of view, so the ball is drawn as large as the maze allows); the red
-  goal ball is never drawn.
+  (the outer ring of walls is out of view, so the ball is drawn as large as the maze allows); the ball
+  is drawn white (``BALL_RGBA``) and the red goal ball is never drawn.
   No shadows, no multisampling.
 - **goal image**: the ball placed at the goal, at rest, rendered; the state is restored after.
 - **teleporting**: ``sample_state`` / ``set_to_state`` put the ball, at rest, anywhere in the maze
@@ -42,9 +42,12 @@ from envs.mjtools import CameraPose, check_render_mode, checked_xy, hide_site
 
 Array = np.ndarray
 BALL_RADIUS = 0.1
-"""the collision radius of the point (its green sphere is drawn with radius 0.2)"""
+"""the collision radius of the point (its sphere is drawn with radius 0.2)"""
 SUCCESS_DISTANCE = 0.45
 """the env's own success radius, in metres"""
+BALL_RGBA = (1.0, 1.0, 1.0, 1.0)
+"""the colour the ball is drawn in: white, where the env draws it dark green, of nearly the brightness
+of the dark blue floor; a VAE trained on those frames left the ball out of its code"""
 CAMERA_MARGIN = 0.1
 """how much of the walls around the free cells the frame shows, in metres"""
 
@@ -61,6 +64,8 @@ class GoalPointMaze(GoalAdapter):
         self.maze_env = env
         self.point_env = env.point_env
         hide_site(self.point_env.model, env.target_site_id)
+        model = self.point_env.model
+        model.site_rgba[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "particle_site")] = BALL_RGBA
         self._walls = _wall_boxes(env.maze)
 
     # ----------------------------------------------------------------- gymnasium API

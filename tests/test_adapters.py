@@ -151,8 +151,7 @@ def test_pusher_camera_distance_enlarges_the_puck_and_is_checked() -> None:
 
 def test_maze_frames_show_the_ball_at_every_goal() -> None:
     def ball_pixels(frame: np.ndarray) -> int:
-        rgb = frame.astype(int)
-        return int(((rgb[..., 1] > rgb[..., 0] + 30) & (rgb[..., 1] > rgb[..., 2] + 30)).sum())
+        return int(np.all(frame > 200, axis=-1).sum())  # the white ball; walls and floor are darker
 
     env = make(MAZE)
     wrapped = adapter(env)
