@@ -31,7 +31,8 @@ spaces and goal distribution and adds what rig's env protocol (``rig.goal_env``)
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 import mujoco
 import numpy as np
@@ -45,6 +46,8 @@ BALL_RADIUS = 0.1
 """the collision radius of the point (its sphere is drawn with radius 0.2)"""
 SUCCESS_DISTANCE = 0.45
 """the env's own success radius, in metres"""
+Framing = Literal["free_cells", "whole_maze"]
+FRAMINGS: tuple[str, ...] = get_args(Framing)
 BALL_RGBA = (1.0, 1.0, 1.0, 1.0)
 """the colour the ball is drawn in: white, where the env draws it dark green, of nearly the brightness
 of the dark blue floor; a VAE trained on those frames left the ball out of its code"""
@@ -59,13 +62,16 @@ class GoalPointMaze(GoalAdapter):
     """the distances in ``info`` that evaluation reports (rig's env protocol)"""
     state_factors = {"point": (0, 2)}
 
-    def __init__(self, env: Any) -> None:
-        super().__init__(env, env.point_env, _camera(env.maze, env.point_env.model))
+    def __init__(
+        self, env: Any, ball_rgba: Sequence[float] | None = BALL_RGBA, framing: Framing = "free_cells"
+    ) -> None:
+        super().__init__(env, env.point_env, _camera(env.maze, env.point_env.model, framing))
         self.maze_env = env
         self.point_env = env.point_env
         hide_site(self.point_env.model, env.target_site_id)
-        model = self.point_env.model
-        model.site_rgba[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "particle_site")] = BALL_RGBA
+        if ball_rgba is not None:
+            model = self.point_env.model
+            model.site_rgba[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "particle_site")] = ball_rgba
         self._walls = _wall_boxes(env.maze)
 
     # ----------------------------------------------------------------- gymnasium API
@@ -161,34 +167,48 @@ def _wall_boxes(maze: Any) -> tuple[Array, Array]:
     return centres_array - half, centres_array + half
 
 
-def _camera(maze: Any, model: mujoco.MjModel) -> CameraPose:
-    """Straight down on the free cells' centre, just far enough for every free cell (and the tops of the
-    walls around them, ``CAMERA_MARGIN`` deep) to fill the frame. The outer ring of walls is left out of
-    the frame, so the ball is as large as the maze allows (about 6 px across at 48 px in the U-maze)."""
-    centres = np.asarray(
-        [
-            maze.cell_rowcol_to_xy(np.array([i, j]))
-            for i, row in enumerate(maze.maze_map)
-            for j, cell in enumerate(row)
-            if cell != 1
-        ],
-        dtype=np.float64,
-    )
+def _camera(maze: Any, model: mujoco.MjModel, framing: Framing) -> CameraPose:
+    """Straight down, just far enough for the framed cells to fill the frame. ``free_cells``: every free
+    cell and the tops of the walls around them, ``CAMERA_MARGIN`` deep; the outer ring of walls is left
+    out, so the ball is as large as the maze allows (about 6 px across at 48 px in the U-maze).
+    ``whole_maze``: every cell, outer walls included (the ball about 3 px across)."""
+    cells = [
+        maze.cell_rowcol_to_xy(np.array([i, j]))
+        for i, row in enumerate(maze.maze_map)
+        for j, cell in enumerate(row)
+        if framing == "whole_maze" or cell != 1
+    ]
+    centres = np.asarray(cells, dtype=np.float64)
     low, high = centres.min(axis=0), centres.max(axis=0)
     middle = 0.5 * (low + high)
-    half_extent = 0.5 * float(np.max(high - low)) + 0.5 * maze.maze_size_scaling + CAMERA_MARGIN
+    margin = CAMERA_MARGIN if framing == "free_cells" else 0.0
+    half_extent = 0.5 * float(np.max(high - low)) + 0.5 * maze.maze_size_scaling + margin
     wall_top = maze.maze_height * maze.maze_size_scaling
     distance = half_extent / np.tan(np.radians(model.vis.global_.fovy / 2)) + wall_top
     lookat = (float(middle[0]), float(middle[1]), 0.0)
     return CameraPose(lookat=lookat, distance=float(distance), elevation=-90.0, azimuth=90.0)
 
 
+def _checked_rgba(rgba: Sequence[float]) -> tuple[float, ...]:
+    values = np.asarray(rgba, dtype=np.float64)
+    if values.shape != (4,) or not np.all((values >= 0.0) & (values <= 1.0)):
+        raise ValueError(f"ball_rgba must be 4 numbers in [0, 1] (red, green, blue, alpha), got {list(rgba)}")
+    return tuple(float(value) for value in values)
+
+
 def make_point_maze(
-    render_mode: str | None = None, width: int = 48, height: int = 48, **maze_kwargs: Any
+    render_mode: str | None = None,
+    width: int = 48,
+    height: int = 48,
+    ball_rgba: Sequence[float] | None = BALL_RGBA,
+    framing: Framing = "free_cells",
+    **maze_kwargs: Any,
 ) -> GoalPointMaze:
     """The entry point of ``rig/PointMaze_UMaze-v3``: gymnasium-robotics' ``PointMazeEnv``, adapted.
 
-    ``maze_kwargs`` go to ``PointMazeEnv`` (e.g. ``maze_map``); the episode settings are fixed.
+    ``ball_rgba`` is the colour the ball is drawn in (``None``: the env's own dark green); ``framing`` is
+    what the camera frames (``free_cells`` or ``whole_maze``, see ``_camera``). ``maze_kwargs`` go to
+    ``PointMazeEnv`` (e.g. ``maze_map``); the episode settings are fixed.
     """
     try:
         from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
@@ -197,6 +217,10 @@ def make_point_maze(
             'rig/PointMaze_UMaze-v3 needs gymnasium-robotics: run pip install -e ".[robotics]"'
         ) from None
     check_render_mode(render_mode)
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {list(FRAMINGS)}, got {framing!r}")
+    if ball_rgba is not None:
+        ball_rgba = _checked_rgba(ball_rgba)
     env = PointMazeEnv(
         render_mode=render_mode,
         width=int(width),
@@ -205,4 +229,4 @@ def make_point_maze(
         reset_target=False,
         **maze_kwargs,
     )
-    return GoalPointMaze(env)
+    return GoalPointMaze(env, ball_rgba, framing)

@@ -28,7 +28,7 @@ def make_env(cfg: EnvConfig, palette: str | None = None, render: bool = True) ->
         kwargs["palette"] = palette or cfg.palette
     try:
         return gym.make(cfg.id, max_episode_steps=cfg.max_episode_steps, **kwargs)
-    except TypeError as error:  # the constructor refused an argument: width/height or one of env.kwargs
+    except (TypeError, ValueError) as error:  # the constructor refused an argument or its value
         raise EnvProtocolError(f"gymnasium.make({cfg.id!r}) failed: {error}") from None
 
 

@@ -160,6 +160,24 @@ def test_maze_frames_show_the_ball_at_every_goal() -> None:
         assert ball_pixels(wrapped.goal_image()) >= 15 and ball_pixels(env.render()) >= 15
 
 
+def test_maze_draws_the_ball_and_frames_the_maze_as_asked() -> None:
+    def frame(**kwargs: Any) -> np.ndarray:
+        env = make(MAZE, **kwargs)
+        env.reset(seed=0)
+        image = env.render()
+        env.close()
+        return image
+
+    own_colour = frame(ball_rgba=None)
+    assert np.all(own_colour > 200, axis=-1).sum() == 0  # the env's dark green ball
+    wide, near = frame(framing="whole_maze"), frame()
+    assert 0 < np.all(wide > 200, axis=-1).sum() < 0.6 * np.all(near > 200, axis=-1).sum()
+    with pytest.raises(ValueError, match="framing must be one of"):
+        make(MAZE, framing="corridor")
+    with pytest.raises(ValueError, match="ball_rgba must be 4 numbers"):
+        make(MAZE, ball_rgba=[1.0, 1.0, 2.0, 1.0])
+
+
 def test_pusher_teleport_refuses_the_arm_position() -> None:
     env = make(PUSHER)
     env.reset(seed=0)

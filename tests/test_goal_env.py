@@ -148,6 +148,9 @@ def test_env_kwargs_reach_the_env_and_a_refused_one_is_named() -> None:
     bad = load_config("debug", ["env.kwargs={no_such_argument: 1}"])
     with pytest.raises(EnvProtocolError, match="no_such_argument"):
         make_env(bad.env)
+    refused_value = load_config("debug", ["env.kwargs={shapes: [triangle]}"])
+    with pytest.raises(EnvProtocolError, match=r"gymnasium.make\('rig/Push-v0'\) failed: shapes must be"):
+        make_env(refused_value.env)
 
 
 def test_rig_refuses_a_broken_env_in_one_line_before_any_stage(tmp_path: Path) -> None:
