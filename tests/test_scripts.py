@@ -279,6 +279,31 @@ def test_critic_returns_compares_q_with_the_returns_of_longer_episodes(tmp_path:
         critic.check(run_dir, GoalMode.TRAIN, episodes=1, horizon=5, seed=3)
 
 
+def test_reward_fidelity_scores_how_the_latent_distance_ranks_success() -> None:
+    fidelity = load_script("reward_fidelity")
+    success = np.array([True, True, False, False])
+    assert fidelity.success_auc(np.array([0.1, 0.2, 0.3, 0.4]), success) == 1.0
+    assert fidelity.success_auc(np.array([0.4, 0.3, 0.2, 0.1]), success) == 0.0
+    assert fidelity.success_auc(np.array([0.1, 0.4, 0.2, 0.3]), success) == 0.5
+    assert np.isnan(fidelity.success_auc(np.array([0.1, 0.2]), np.array([False, False])))
+
+
+def test_reward_fidelity_runs_the_agent_on_its_goals_and_refuses_the_oracle(
+    multicolour_debug_run: Path, tmp_path: Path
+) -> None:
+    from rig.config import load_config
+    from rig.pipeline import run_pipeline
+
+    fidelity = load_script("reward_fidelity")
+    row = fidelity.measure(multicolour_debug_run, episodes=3, seed=10_000)
+    assert (row.metric, row.episodes, row.near_steps) == ("puck_distance", 3, 8)  # a quarter of 30 steps
+    assert -1.0 <= row.spearman <= 1.0 and 0.0 <= row.ended <= row.reached <= 1.0
+    oracle = tmp_path / "oracle"
+    run_pipeline(load_config("debug", [f"run_dir={oracle}", "vae.kind=state"]), progress=False, report=False)
+    with pytest.raises(ValueError, match="sees the true state"):
+        fidelity.measure(oracle, episodes=1, seed=0)
+
+
 def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoints(
     multicolour_debug_run: Path, tmp_path: Path
 ) -> None:
