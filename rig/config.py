@@ -70,6 +70,11 @@ class EnvConfig:
     """object colour palette used for data collection and training (multi-object env)"""
     eval_palette: Palette = "train"
     """object colour palette used for evaluation; 'heldout' tests unseen colours"""
+    frame_stack: int = 1
+    """frames the image agent observes: its observation holds the latents of the last frame_stack frames,
+    newest first (goals stay one latent). One frame shows where things are but not how fast they move;
+    2 gives the agent velocity, which an env with momentum (rig/PointMaze_UMaze-v3) needs. Image agents
+    trained offline only (not the state oracle, which observes the env's state, nor online.enabled)"""
 
 
 @dataclass
@@ -397,6 +402,7 @@ def _env_checks(env: EnvConfig) -> Checks:
         (problem is None, f"env.id: {problem}"),
         (env.image_size >= 16, "env.image_size must be at least 16"),
         (env.max_episode_steps >= 1, "env.max_episode_steps must be at least 1"),
+        (env.frame_stack >= 1, "env.frame_stack must be at least 1"),
     ]
 
 
@@ -536,6 +542,19 @@ def _online_checks(config: Config) -> Checks:
     ]
     if online.enabled:
         checks.append((config.vae.kind == "beta_vae", "online.enabled needs vae.kind=beta_vae"))
+        checks.append(
+            (
+                config.env.frame_stack == 1,
+                "online.enabled re-encodes single frames in its replay buffer: it needs env.frame_stack=1",
+            )
+        )
+    if config.vae.is_oracle:
+        checks.append(
+            (
+                config.env.frame_stack == 1,
+                "the state oracle observes the env's own state, not frames: it needs env.frame_stack=1",
+            )
+        )
     return checks
 
 
@@ -579,7 +598,7 @@ def flat_settings(config: Config) -> dict[str, Any]:
     return flat
 
 
-UNSET_NEUTRAL: dict[str, Any] = {"env.module": "", "vae.z_augment": "none"}
+UNSET_NEUTRAL: dict[str, Any] = {"env.module": "", "vae.z_augment": "none", "env.frame_stack": 1}
 """settings that change nothing at these values, and are left out of the settings a run records (an empty
 env.kwargs flattens to no key at all)"""
 

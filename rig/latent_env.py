@@ -75,7 +75,9 @@ def make_latent_env(
     """A ``LatentGoalEnv`` on a fresh env; with a state representation it renders only if ``record``."""
     render = record or representation.input_kind == "image"
     env = make_env(env_cfg, palette=palette, render=render)
-    return LatentGoalEnv(env, representation, mode, reward, sparse_threshold, seed, frames_in_info)
+    return LatentGoalEnv(
+        env, representation, mode, reward, sparse_threshold, seed, frames_in_info, env_cfg.frame_stack
+    )
 
 
 class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
@@ -92,6 +94,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         frames_in_info: put the frames behind the latents in each step's ``info`` (for online
             representation learning, ``rig.online.FrameReplayBuffer``): ``frame`` and ``state`` (the true
             achieved state) after every step, and ``start_frame`` and ``goal_frame`` at an episode's first.
+        frame_stack: latents of the last ``frame_stack`` frames in ``observation``, newest first; at an
+            episode's start the first frame's latent fills every slot. Image representations only.
     """
 
     def __init__(
@@ -103,10 +107,16 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         sparse_threshold: float = 1.0,
         seed: int | None = None,
         frames_in_info: bool = False,
+        frame_stack: int = 1,
     ) -> None:
         super().__init__(env)
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        if frame_stack < 1 or (frame_stack > 1 and representation.input_kind != "image"):
+            raise ValueError(
+                f"frame_stack must be 1, or above 1 for image representations; got {frame_stack}"
+            )
+        self.frame_stack = int(frame_stack)
         self.view = GoalEnvView(env)
         self.goal_metrics: tuple[GoalMetric, ...] = self.view.goal_metrics
         self.representation = representation.eval()
@@ -127,6 +137,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self._relabel_generator = torch.Generator(device=self.device)
         self._seed_generators(seed)
         self.latent_goal = np.zeros(representation.latent_dim, dtype=np.float32)
+        self._earlier_latents: list[Array] = []
+        """the latents of the ``frame_stack - 1`` frames before the current one, newest first"""
         self.last_frame: Array | None = None
         self.achieved_state: Array | None = None
         """the env's own achieved goal (true state units) after the last reset or step"""
@@ -154,6 +166,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         frame = self._render()
         self._start_episode_context(frame)
         latent = self._latent_of(frame, state_obs)
+        self._earlier_latents = [latent] * (self.frame_stack - 1)
         self.latent_goal = self._real_goal(state_obs) if self.mode is GoalMode.EVAL else self._imagined_goal()
         self._start_frame = frame
         return self._latent_obs(latent, state_obs), self._with_metrics(info, state_obs)
@@ -163,6 +176,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         self.achieved_state = np.array(state_obs["achieved_goal"], copy=True)
         latent = self._latent_of(self._render(), state_obs)
         obs = self._latent_obs(latent, state_obs)
+        if self.frame_stack > 1:
+            self._earlier_latents = [latent, *self._earlier_latents[:-1]]
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
         info = self._with_metrics(info, state_obs)
         info["latent_distance"] = float(np.linalg.norm(obs["achieved_goal"] - self.latent_goal))
@@ -232,6 +247,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             "wrappers": wrappers,
             "mode": self.mode.value,
             "latent_goal": self.latent_goal.copy(),
+            "earlier_latents": [latent.copy() for latent in self._earlier_latents],
             "last_frame": self.last_frame,
             "goal_frame": self._goal_frame,
             "decoded_goal": self._decoded_goal,
@@ -255,6 +271,13 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             self.view.restore_snapshot(snapshot["push"])
         self.mode = GoalMode(snapshot["mode"])
         self.latent_goal = np.array(snapshot["latent_goal"], dtype=np.float32)
+        # Snapshots from before frame stacking hold no earlier latents: those runs observe one frame.
+        self._earlier_latents = [np.array(latent) for latent in snapshot.get("earlier_latents", [])]
+        if len(self._earlier_latents) != self.frame_stack - 1:
+            raise ValueError(
+                f"the snapshot holds {len(self._earlier_latents) + 1} frames' latents; this env stacks "
+                f"{self.frame_stack}"
+            )
         self.last_frame, self._goal_frame = snapshot["last_frame"], snapshot["goal_frame"]
         self._decoded_goal, self._start_frame = snapshot["decoded_goal"], snapshot["start_frame"]
         context_images, context_latent = snapshot["context_images"], snapshot["context_latent"]
@@ -342,7 +365,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
     def _observation_dim(self, env: gym.Env[Any, Any]) -> int:
         """The state oracle observes the env's own observation; every other representation its latent."""
         if self.uses_images:
-            return int(self.representation.latent_dim)
+            return int(self.representation.latent_dim) * self.frame_stack
         return int(goal_spaces(env)["observation"].shape[0])
 
     def _latent_of(self, frame: Array | None, state_obs: Obs) -> Array:
@@ -403,7 +426,12 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         return self._encode(self.goal_frame)
 
     def _latent_obs(self, latent: Array, state_obs: Obs) -> Obs:
-        observation = latent if self.uses_images else np.asarray(state_obs["observation"], dtype=np.float32)
+        if self.uses_images:
+            observation = (
+                np.concatenate([latent, *self._earlier_latents]) if self._earlier_latents else latent
+            )
+        else:
+            observation = np.asarray(state_obs["observation"], dtype=np.float32)
         return {
             "observation": observation,
             "achieved_goal": latent.copy(),

@@ -33,6 +33,7 @@ BAD_SETTINGS = [
     ("env.id=rig/Missing-v0", "env.id"),
     ("env.eval_palette=blue", "env.eval_palette"),
     ("env.image_size=20", "env.image_size"),
+    ("env.frame_stack=0", "env.frame_stack"),
     ("data.num_frames=10", "data.num_frames"),
     ("eval.episodes=0", "eval.episodes"),
     ("seed=-1", "seed"),
@@ -51,6 +52,13 @@ def test_bad_values_are_refused_before_any_stage_runs(
     assert err.startswith("rig run: ") and len(err.splitlines()) == 1, err
     assert key in err, err
     assert not (run_dir / "data").exists()
+
+
+@pytest.mark.parametrize("setting", ["vae.kind=state", "online.enabled=true"])
+def test_frame_stack_is_refused_where_no_stack_of_frames_is_observed(setting: str) -> None:
+    with pytest.raises(ConfigError, match="needs env.frame_stack=1"):
+        load_config("debug", [setting, "env.frame_stack=2"])
+    assert load_config("debug", [setting]).env.frame_stack == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -203,6 +204,42 @@ def test_achieved_state_follows_the_env_through_reset_and_steps(env_cfg: EnvConf
     for _ in range(3):
         env.step(np.array([1.0, -1.0], dtype=np.float32))
         np.testing.assert_allclose(env.achieved_state, env.push.state)
+
+
+def test_frame_stack_observes_the_latents_of_the_last_frames_newest_first(env_cfg: EnvConfig) -> None:
+    stacked = make_latent_env(replace(env_cfg, frame_stack=3), build("beta_vae"), GoalMode.TRAIN, seed=0)
+    assert stacked.observation_space["observation"].shape == (12,)
+    assert stacked.observation_space["desired_goal"].shape == (4,)
+    obs, _ = stacked.reset(seed=2)
+    latents = [obs["achieved_goal"]] * 3  # the first frame's latent fills every slot
+    np.testing.assert_array_equal(obs["observation"], np.concatenate(latents))
+    for _ in range(3):
+        obs, *_ = stacked.step(np.array([1.0, 0.5], dtype=np.float32))
+        latents.insert(0, obs["achieved_goal"])
+        np.testing.assert_array_equal(obs["observation"], np.concatenate(latents[:3]))
+    assert not np.array_equal(latents[0], latents[1])  # the hand moved, so the slots differ
+    single = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    obs, _ = single.reset(seed=2)
+    np.testing.assert_array_equal(obs["observation"], obs["achieved_goal"])
+
+
+def test_frame_stack_snapshot_continues_identically_and_must_fit(env_cfg: EnvConfig) -> None:
+    stacked = make_latent_env(replace(env_cfg, frame_stack=2), build("beta_vae"), GoalMode.TRAIN, seed=0)
+    stacked.reset(seed=1)
+    stacked.step(np.array([1.0, 0.0], dtype=np.float32))
+    snapshot = stacked.get_snapshot()
+    actions = [np.array([0.0, 1.0], dtype=np.float32), np.array([-1.0, 0.5], dtype=np.float32)]
+    first = [stacked.step(action)[0]["observation"] for action in actions]
+    stacked.restore_snapshot(snapshot)
+    second = [stacked.step(action)[0]["observation"] for action in actions]
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    single = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    single.reset(seed=1)
+    with pytest.raises(ValueError, match="holds 2 frames' latents; this env stacks 1"):
+        single.restore_snapshot(snapshot)
+    with pytest.raises(ValueError, match="frame_stack must be 1"):
+        make_latent_env(replace(env_cfg, frame_stack=2), build("state"), GoalMode.TRAIN, seed=0)
 
 
 def test_image_representation_needs_a_rendering_env(env_cfg: EnvConfig) -> None:

@@ -127,6 +127,19 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     assert all(entry["done"] for entry in read_stage_record(run_dir).values())
 
 
+def test_a_frame_stacking_agent_trains_evaluates_and_loads_with_its_stack(tmp_path: Path) -> None:
+    from rig.checkpoints import load_run
+
+    run_dir = tmp_path / "stacked"
+    cfg = debug(run_dir, "env.frame_stack=2")
+    run_pipeline(cfg, progress=False, report=True)
+    trained = load_run(run_dir / "agent")
+    assert trained.config.env.frame_stack == 2
+    assert trained.model.observation_space["observation"].shape == (2 * cfg.vae.z_dim,)
+    assert json.loads((run_dir / "eval.json").read_text())["steps"] == cfg.agent.total_steps
+    assert all(entry["done"] for entry in read_stage_record(run_dir).values())
+
+
 def test_fitted_goal_prior_goes_with_the_agent_and_is_refitted_alike_on_resume(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_pipeline(debug(run_dir), progress=False, report=False)
