@@ -41,7 +41,9 @@ class Method:
 
     @property
     def label(self) -> str:
-        return method_label(self.runs[0].config).split(",")[0]
+        config = self.runs[0].config
+        stack = f", {config.env.frame_stack} frames" if config.env.frame_stack > 1 else ""
+        return method_label(config).split(",")[0] + stack
 
     def finals(self, key: str) -> list[float]:
         return [float(run.final[key]) for run in self.runs if run.final is not None]
@@ -86,6 +88,8 @@ def against(first: Method, second: Method, metric: str, unit: str) -> str:
     if min(len(a), len(b)) < 2:
         return f"{head}: needs at least two seeds of each ({len(a)} and {len(b)})"
     ratio = f"; ratio of means {np.mean(a) / np.mean(b):.2f}x" if np.mean(b) != 0 else ""
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return f"{head}: each ends at one value on every seed ({a[0]:.4g} and {b[0]:.4g}), nothing to test"
     difference = welch_compare(a, b).describe(f" {unit}" if unit else "")
     return f"{head} ({len(a)} vs {len(b)} seeds): {difference}{ratio}"
 

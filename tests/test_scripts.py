@@ -176,6 +176,19 @@ def test_env_results_tabulates_the_door_records_against_random_and_the_oracle() 
     assert "vs random (95% CI)" in success.splitlines()[0].split("success")[1]
 
 
+def test_env_results_says_when_two_methods_end_alike_on_every_seed() -> None:
+    results = load_script("env_results")
+
+    class Constant(results.Method):  # type: ignore[misc, name-defined]
+        label = "constant"
+
+        def finals(self, key: str) -> list[float]:
+            return [0.25, 0.25, 0.25]
+
+    line = results.against(Constant("a", []), Constant("b", []), "puck_distance", "m")
+    assert "each ends at one value on every seed (0.25 and 0.25), nothing to test" in line
+
+
 def test_env_results_refuses_other_goals_and_unknown_metrics() -> None:
     results = load_script("env_results")
     with pytest.raises(SystemExit, match="different goals"):
