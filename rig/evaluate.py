@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -267,6 +267,47 @@ def _run_episode(
     metrics = {metric.name: float(info[metric.name]) for metric in env.goal_metrics}
     outcome = EpisodeOutcome(metrics=metrics, success=bool(info["is_success"]))
     return outcome, frames
+
+
+@dataclass
+class Rollout:
+    """One episode, step by step, for the diagnostics that look inside episodes (``scripts/``)."""
+
+    observations: list[dict[str, Array]] = field(default_factory=list)
+    """the observation each action answered"""
+    actions: list[Array] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    infos: list[dict[str, Any]] = field(default_factory=list)
+    """each step's info"""
+    achieved: list[Array] = field(default_factory=list)
+    """the env's own achieved goal at the reset and after every step (one more than the steps)"""
+
+
+def roll_out(act: Callable[[dict[str, Array]], Array], env: LatentGoalEnv, seed: int) -> Rollout:
+    """One episode of ``act`` (observation to action) on ``env`` from ``reset(seed=seed)``, to its end."""
+    obs, _ = env.reset(seed=seed)
+    rollout, done = Rollout(), False
+    while not done:
+        action = np.asarray(act(obs))
+        rollout.observations.append(obs)
+        rollout.actions.append(action)
+        rollout.achieved.append(_achieved(env))
+        obs, reward, terminated, truncated, info = env.step(action)
+        rollout.rewards.append(float(reward))
+        rollout.infos.append(info)
+        done = terminated or truncated
+    rollout.achieved.append(_achieved(env))
+    return rollout
+
+
+def acting(policy: Policy) -> Callable[[dict[str, Array]], Array]:
+    """``policy``'s deterministic action, as ``roll_out`` takes it."""
+    return lambda obs: np.asarray(policy.predict(obs, deterministic=True)[0])
+
+
+def _achieved(env: LatentGoalEnv) -> Array:
+    assert env.achieved_state is not None, "the env has not been reset"
+    return env.achieved_state
 
 
 def _goal_dim(observation_space: spaces.Space[Any]) -> int | None:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from rig.checkpoints import load_run
-from rig.latent_env import GoalMode, LatentGoalEnv, Obs, make_latent_env
+from rig.evaluate import acting, roll_out
+from rig.latent_env import GoalMode, Obs, make_latent_env
 from rig.rundir import RunDir
 
 Array = np.ndarray
@@ -65,20 +66,6 @@ def critic_values(model: object, observations: list[Obs], actions: Array) -> Arr
     return q_values.squeeze(-1).cpu().numpy().astype(np.float64)
 
 
-def episode(model: object, env: LatentGoalEnv, seed: int) -> tuple[list[Obs], Array, Array]:
-    """Observations, actions and rewards of one deterministic episode of the env's full length."""
-    obs, _ = env.reset(seed=seed)
-    observations, actions, rewards, done = [], [], [], False
-    while not done:
-        action, _ = model.predict(obs, deterministic=True)  # type: ignore[attr-defined]
-        observations.append(obs)
-        actions.append(np.asarray(action))
-        obs, reward, terminated, truncated, _ = env.step(action)
-        rewards.append(float(reward))
-        done = terminated or truncated
-    return observations, np.asarray(actions), np.asarray(rewards)
-
-
 def check(run_dir: Path, goals: GoalMode, episodes: int, horizon: int, seed: int) -> CriticCheck:
     trained = load_run(RunDir(run_dir).agent.root)
     cfg, model = trained.config, trained.model
@@ -93,10 +80,12 @@ def check(run_dir: Path, goals: GoalMode, episodes: int, horizon: int, seed: int
     q_values, returns, final_rewards = [], [], []
     try:
         for index in range(episodes):
-            observations, actions, rewards = episode(model, env, seed + index)
-            q_values.append(critic_values(model, observations[:steps], actions[:steps]))
-            returns.append(discounted_returns(rewards, cfg.agent.gamma)[:steps])
-            final_rewards.append(rewards[steps - 1])
+            rollout = roll_out(acting(model), env, seed + index)
+            q_values.append(
+                critic_values(model, rollout.observations[:steps], np.asarray(rollout.actions[:steps]))
+            )
+            returns.append(discounted_returns(np.asarray(rollout.rewards), cfg.agent.gamma)[:steps])
+            final_rewards.append(rollout.rewards[steps - 1])
     finally:
         env.close()
     q, g = np.concatenate(q_values), np.concatenate(returns)

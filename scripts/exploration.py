@@ -29,6 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rig.checkpoints import load_run
+from rig.evaluate import roll_out
 from rig.latent_env import GoalMode, LatentGoalEnv, Obs, make_latent_env
 from rig.rundir import RunDir
 
@@ -80,21 +81,8 @@ def random_actor(action_space: spaces.Box, seed: int) -> Actor:
 
 def rollout_displacements(env: LatentGoalEnv, actor: Actor, episodes: int, seed: int) -> Array:
     """Largest achieved-goal displacement of each of ``episodes`` imagined-goal episodes."""
-    result = []
-    for index in range(episodes):
-        obs, _ = env.reset(seed=seed + index)
-        achieved, done = [_achieved(env)], False
-        while not done:
-            obs, _, terminated, truncated, _ = env.step(actor(obs))
-            achieved.append(_achieved(env))
-            done = terminated or truncated
-        result.append(largest_displacements(np.asarray(achieved)[None])[0])
-    return np.asarray(result)
-
-
-def _achieved(env: LatentGoalEnv) -> Array:
-    assert env.achieved_state is not None, "the env has not been reset"
-    return env.achieved_state
+    achieved = [np.asarray(roll_out(actor, env, seed + index).achieved) for index in range(episodes)]
+    return np.asarray([largest_displacements(episode[None])[0] for episode in achieved])
 
 
 def replay_displacements(run: RunDir, state_goals: bool) -> Array | None:

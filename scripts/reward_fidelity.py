@@ -28,6 +28,7 @@ import numpy as np
 from scipy import stats
 
 from rig.checkpoints import load_run
+from rig.evaluate import acting, roll_out
 from rig.latent_env import GoalMode, make_latent_env
 from rig.rundir import RunDir
 
@@ -67,23 +68,19 @@ def measure(run_dir: Path, episodes: int, seed: int) -> Fidelity:
     trained = load_run(RunDir(run_dir).agent.root)
     cfg, model = trained.config, trained.model
     if trained.representation.input_kind != "image":
-        raise ValueError(
-            f"{run_dir}: the run's agent sees the true state; there is no latent reward to check"
-        )
+        raise ValueError(f"{run_dir}: the agent sees the true state, so there is no latent reward to check")
     env = make_latent_env(cfg.env, trained.representation.eval(), GoalMode.EVAL, seed, cfg.env.eval_palette)
     metric = env.goal_metrics[0].name
-    latent, true, success, best_succeeds, reached, ended = [], [], [], [], [], []
+    latent: list[float] = []
+    true: list[float] = []
+    success: list[bool] = []
+    best_succeeds, reached, ended = [], [], []
     try:
         for index in range(episodes):
-            obs, _ = env.reset(seed=seed + index)
-            episode_latent, episode_success, done = [], [], False
-            while not done:
-                action, _ = model.predict(obs, deterministic=True)
-                obs, _, terminated, truncated, info = env.step(action)
-                episode_latent.append(info["latent_distance"])
-                episode_success.append(bool(info["is_success"]))
-                true.append(float(info[metric]))
-                done = terminated or truncated
+            infos = roll_out(acting(model), env, seed + index).infos
+            episode_latent = [float(info["latent_distance"]) for info in infos]
+            episode_success = [bool(info["is_success"]) for info in infos]
+            true.extend(float(info[metric]) for info in infos)
             latent.extend(episode_latent)
             success.extend(episode_success)
             best_succeeds.append(episode_success[int(np.argmin(episode_latent))])

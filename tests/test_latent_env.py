@@ -242,6 +242,20 @@ def test_frame_stack_snapshot_continues_identically_and_must_fit(env_cfg: EnvCon
         make_latent_env(replace(env_cfg, frame_stack=2), build("state"), GoalMode.TRAIN, seed=0)
 
 
+def test_roll_out_records_every_step_of_one_episode(env_cfg: EnvConfig) -> None:
+    from rig.evaluate import roll_out
+
+    env = make_latent_env(env_cfg, build("beta_vae"), GoalMode.TRAIN, seed=0)
+    rollout = roll_out(lambda obs: np.array([1.0, -0.5], dtype=np.float32), env, seed=6)
+    steps = env_cfg.max_episode_steps
+    assert len(rollout.observations) == len(rollout.actions) == len(rollout.rewards) == steps
+    assert len(rollout.achieved) == steps + 1  # the reset's, then one per step
+    np.testing.assert_allclose(rollout.achieved[-1], env.push.state)
+    assert not np.array_equal(rollout.achieved[0], rollout.achieved[-1])  # the hand moved
+    rewards = [-info["latent_distance"] for info in rollout.infos]
+    np.testing.assert_allclose(rollout.rewards, rewards, rtol=1e-5)
+
+
 def test_image_representation_needs_a_rendering_env(env_cfg: EnvConfig) -> None:
     with pytest.raises(ValueError, match="render_mode"):
         LatentGoalEnv(make_env(env_cfg, render=False), build("beta_vae"))
