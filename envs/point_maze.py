@@ -13,7 +13,8 @@ spaces and goal distribution and adds what rig's env protocol (``rig.goal_env``)
   axis, the start at least 0.5 m from the goal, drawn from the env's ``np_random`` (seeded resets
   reproduce both). ``goal_box()`` is the box around all of them, x and y in [-1.25, 1.25] for the U-maze
   (it also covers the wall between the U's arms, where no goal is drawn).
-- **actions**: the env's 2-D force in [-1, 1]; 0.01 s per step.
+- **actions**: the env's 2-D force in [-1, 1], held for ``frame_skip`` physics steps of 0.01 s (the env's
+  own is 1; gymnasium-robotics fixes it, the adapter sets it after construction).
 - **episodes**: ``continuing_task=True`` and ``reset_target=False``: an episode never terminates on
   reaching the goal and the goal never moves, so episodes have a fixed length and the agent should reach
   the goal and stay there, as in rig's other envs. 300 steps by default (the env's own limit).
@@ -202,13 +203,16 @@ def make_point_maze(
     height: int = 48,
     ball_rgba: Sequence[float] | None = BALL_RGBA,
     framing: Framing = "free_cells",
+    frame_skip: int = 1,
     **maze_kwargs: Any,
 ) -> GoalPointMaze:
     """The entry point of ``rig/PointMaze_UMaze-v3``: gymnasium-robotics' ``PointMazeEnv``, adapted.
 
     ``ball_rgba`` is the colour the ball is drawn in (``None``: the env's own dark green); ``framing`` is
-    what the camera frames (``free_cells`` or ``whole_maze``, see ``_camera``). ``maze_kwargs`` go to
-    ``PointMazeEnv`` (e.g. ``maze_map``); the episode settings are fixed.
+    what the camera frames (``free_cells`` or ``whole_maze``, see ``_camera``); ``frame_skip`` is how many
+    0.01 s physics steps one action is held for (MuJoCo's ``frame_skip``; the env's own is 1, at which the
+    ball moves about half a pixel between frames). ``maze_kwargs`` go to ``PointMazeEnv`` (e.g.
+    ``maze_map``); the episode settings are fixed.
     """
     try:
         from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
@@ -221,6 +225,8 @@ def make_point_maze(
         raise ValueError(f"framing must be one of {list(FRAMINGS)}, got {framing!r}")
     if ball_rgba is not None:
         ball_rgba = _checked_rgba(ball_rgba)
+    if isinstance(frame_skip, bool) or not isinstance(frame_skip, int) or frame_skip < 1:
+        raise ValueError(f"frame_skip must be a whole number of physics steps, at least 1: {frame_skip!r}")
     env = PointMazeEnv(
         render_mode=render_mode,
         width=int(width),
@@ -229,4 +235,5 @@ def make_point_maze(
         reset_target=False,
         **maze_kwargs,
     )
+    env.point_env.frame_skip = frame_skip  # PointEnv passes 1 to MujocoEnv and takes no keyword for it
     return GoalPointMaze(env, ball_rgba, framing)

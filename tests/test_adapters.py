@@ -178,6 +178,24 @@ def test_maze_draws_the_ball_and_frames_the_maze_as_asked() -> None:
         make(MAZE, ball_rgba=[1.0, 1.0, 2.0, 1.0])
 
 
+def test_maze_frame_skip_holds_the_action_for_that_many_physics_steps() -> None:
+    skipping, single = make(MAZE, frame_skip=4), make(MAZE)
+    skipping.reset(seed=3)
+    single.reset(seed=3)
+    action = np.array([0.3, -0.2])
+    for _ in range(3):
+        skipped = skipping.step(action)[0]
+        for _ in range(4):
+            stepped = single.step(action)[0]
+        for key in skipped:  # the ball stays below the env's 5 m/s clip, so the physics is the same
+            np.testing.assert_array_equal(skipped[key], stepped[key])
+    assert np.linalg.norm(skipped["observation"][2:]) > 0.1
+    assert adapter(skipping).point_env.dt == pytest.approx(0.04)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="frame_skip must be a whole number"):
+            make(MAZE, frame_skip=bad)
+
+
 def test_pusher_teleport_refuses_the_arm_position() -> None:
     env = make(PUSHER)
     env.reset(seed=0)
