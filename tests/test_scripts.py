@@ -317,6 +317,47 @@ def test_reward_fidelity_runs_the_agent_on_its_goals_and_refuses_the_oracle(
         fidelity.measure(oracle, episodes=1, seed=0)
 
 
+def test_motion_probe_pairs_each_frame_with_the_one_gap_steps_before() -> None:
+    motion = load_script("motion_probe")
+    latents = np.arange(10.0).reshape(5, 2)
+    achieved = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
+    inputs, targets = motion.displacement_pairs(latents, achieved, 2)
+    np.testing.assert_array_equal(inputs[0], [4.0, 5.0, 0.0, 1.0])  # z_2 then z_0
+    np.testing.assert_array_equal(targets[:, 0], [3.0, 5.0, 7.0])
+    with pytest.raises(ValueError, match="shorter than the episode"):
+        motion.displacement_pairs(latents, achieved, 5)
+
+
+def test_motion_probe_reads_a_displacement_the_latents_carry_and_not_one_they_lack() -> None:
+    motion = load_script("motion_probe")
+    rng = np.random.default_rng(0)
+    positions = [np.cumsum(rng.normal(size=(60, 2)), axis=0) for _ in range(8)]
+    seen = motion.Readings(latents=positions, achieved=positions)  # the latent is the position itself
+    blind = motion.Readings(latents=[rng.normal(size=(60, 2)) for _ in positions], achieved=positions)
+    position, step = motion.measure(seen, [1])
+    assert (position.target, step.target, step.gap) == ("position", "displacement", 1)
+    assert step.linear_r2 == pytest.approx(1.0) and position.linear_r2 == pytest.approx(1.0)
+    assert step.mean_size == pytest.approx(np.sqrt(np.pi / 2), rel=0.15)  # |N(0, I_2)| has mean sqrt(pi/2)
+    assert all(row.linear_r2 < 0.2 and row.knn_r2 < 0.2 for row in motion.measure(blind, [1, 4]))
+
+
+def test_motion_probe_runs_the_agent_and_refuses_the_oracle(
+    multicolour_debug_run: Path, tmp_path: Path
+) -> None:
+    from rig.config import load_config
+    from rig.pipeline import run_pipeline
+
+    motion = load_script("motion_probe")
+    readings = motion.read_episodes(multicolour_debug_run, episodes=4, seed=10_000)
+    assert [z.shape for z in readings.latents] == [(10, 10)] * 4  # debug: 10 steps; the CC-VAE's z 6 + c 4
+    assert [a.shape for a in readings.achieved] == [(10, 4)] * 4  # hand and puck xy
+    assert len(motion.measure(readings, [1, 3])) == 3
+    oracle = tmp_path / "oracle"
+    run_pipeline(load_config("debug", [f"run_dir={oracle}", "vae.kind=state"]), progress=False, report=False)
+    with pytest.raises(ValueError, match="sees the true state"):
+        motion.read_episodes(oracle, episodes=4, seed=0)
+
+
 def test_archive_runs_keeps_what_the_report_reads_and_drops_frames_and_checkpoints(
     multicolour_debug_run: Path, tmp_path: Path
 ) -> None:
