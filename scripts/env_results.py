@@ -42,8 +42,10 @@ class Method:
     @property
     def label(self) -> str:
         config = self.runs[0].config
+        skip = int(config.env.kwargs.get("frame_skip", 1))
+        held = f", frame skip {skip}" if skip > 1 else ""
         stack = f", {config.env.frame_stack} frames" if config.env.frame_stack > 1 else ""
-        return method_label(config).split(",")[0] + stack
+        return method_label(config).split(",")[0] + held + stack
 
     def finals(self, key: str) -> list[float]:
         return [float(run.final[key]) for run in self.runs if run.final is not None]

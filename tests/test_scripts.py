@@ -189,6 +189,22 @@ def test_env_results_says_when_two_methods_end_alike_on_every_seed() -> None:
     assert "each ends at one value on every seed (0.25 and 0.25), nothing to test" in line
 
 
+def test_env_results_labels_stacked_frames_and_held_actions(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    results = load_script("env_results")
+    assert results.read_method(RESULTS, "rig_pointmaze").label == "RIG (beta-VAE)"
+    assert results.read_method(RESULTS, "rig_pointmaze_fs2").label == "RIG (beta-VAE), 2 frames"
+    held = tmp_path / "held" / "seed0"
+    shutil.copytree(RESULTS / "rig_pointmaze_fs2" / "seed0", held)
+    config = yaml.safe_load((held / "config.yaml").read_text())
+    config["env"]["kwargs"] = {"frame_skip": 4}
+    (held / "config.yaml").write_text(yaml.safe_dump(config))
+    assert results.read_method(tmp_path, "held").label == "RIG (beta-VAE), frame skip 4, 2 frames"
+
+
 def test_env_results_refuses_other_goals_and_unknown_metrics() -> None:
     results = load_script("env_results")
     with pytest.raises(SystemExit, match="different goals"):
