@@ -221,11 +221,7 @@ def _start_or_resume(
         return make_agent(cfg, env, device), False, None
     record = read_checkpoint_record(run.root)
     check_resumable(record.config, cfg, run.root)
-    if record.steps > cfg.agent.total_steps:
-        raise ResumeMismatchError(
-            f"{run.root} holds an agent trained for {record.steps} steps, more than agent.total_steps="
-            f"{cfg.agent.total_steps}; ask for at least {record.steps} steps, or use another run_dir"
-        )
+    _check_budget(run.root, record.steps, cfg.agent.total_steps)
     check_same_representation(record.representation_path, representation)
     model, training_state = restore_agent(record, env, device)
     return model, True, training_state
@@ -249,6 +245,21 @@ def _online_trainer(
             raise ResumeMismatchError(f"{run.root} holds a checkpoint without the online VAE's state")
         trainer.load(record.online_state_path)
     return trainer
+
+
+def check_extendable(cfg: Config, agent_dir: Path) -> None:
+    """Refuse, before anything runs, an ``agent.total_steps`` below what the agent in ``agent_dir`` has
+    trained: a larger budget extends it, a smaller one cannot undo steps."""
+    if AgentDir(agent_dir).checkpoint.is_file():
+        _check_budget(agent_dir, read_checkpoint_record(agent_dir).steps, cfg.agent.total_steps)
+
+
+def _check_budget(agent_dir: Path, steps: int, total_steps: int) -> None:
+    if steps > total_steps:
+        raise ResumeMismatchError(
+            f"{agent_dir} holds an agent trained for {steps} steps, more than agent.total_steps="
+            f"{total_steps}; ask for at least {steps} steps, or use another run_dir"
+        )
 
 
 def check_resumable(stored: Config, current: Config, run_dir: Path) -> None:

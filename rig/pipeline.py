@@ -9,7 +9,8 @@ long it took. Running again with the same ``run_dir``:
   after a stage that runs;
 - resumes a stage that was interrupted (pretraining from its last epoch, training from its last checkpoint
   with the replay buffer), or whose only change is a resumable setting: a larger ``agent.total_steps``
-  extends a finished agent from its last checkpoint;
+  extends a finished agent from its last checkpoint, a larger ``vae.epochs`` a finished pretraining from
+  its last epoch (the agent trained on the shorter one is then refused, as any change of its inputs);
 - redoes the evaluation stages (evaluate, baselines) when anything they depend on changed: they are
   recomputed in seconds from the stages before them, so their old results are replaced;
 - refuses, before any stage runs, when a change would discard what collect, pretrain or train made,
@@ -346,6 +347,9 @@ def _run_stages(
     protected = [stage for stage in changed if not stage.derived]
     if protected and not overwrite:
         raise _refusal(run, protected, record)
+    for stage in selected:
+        if planned[stage.name] is StageStatus.RESUME and stage.stage.check_resume is not None:
+            stage.stage.check_resume(cfg)
     if overwrite:
         for stage in changed:
             _discard(run, stage, record)

@@ -6,7 +6,8 @@ frame's true state as its target.
 The stage directory holds ``last.pt`` (weights, optimiser and progress, written after every epoch),
 ``best.pt`` (the weights with the lowest held-out loss, loadable with ``load_representation``),
 ``progress.csv``, TensorBoard events, the diagnostic grids and ``metrics.json``. A run that stops
-for any reason resumes from ``last.pt``; a non-finite loss stops training and keeps it.
+for any reason resumes from ``last.pt``, and a larger ``vae.epochs`` continues a finished one to the weights
+a longer run would have reached; a non-finite loss stops training and keeps it.
 """
 
 from __future__ import annotations
@@ -221,9 +222,24 @@ def pretrained_epochs(cfg: Config, out_dir: Path) -> int:
     if recorded != fingerprint(cfg, cfg.data.num_frames, frames_meta):
         raise PretrainMismatchError(f"{files.last} was trained with other settings")
     epochs = int(state.get("epoch", -1)) + 1
-    if epochs > cfg.vae.epochs:
-        raise PretrainMismatchError(f"{files.last} has trained {epochs} epochs, more than vae.epochs")
+    _check_budget(files.last, epochs, cfg.vae.epochs)
     return epochs
+
+
+def check_extendable(cfg: Config, out_dir: Path) -> None:
+    """Refuse, before anything runs, a ``vae.epochs`` below what the pretraining in ``out_dir`` has done:
+    a larger budget extends it (``_Trainer`` resumes from ``last.pt``), a smaller one cannot undo epochs."""
+    files = PretrainDir(out_dir)
+    if files.last.is_file():
+        _check_budget(files.last, int(read_checkpoint(files.last).get("epoch", -1)) + 1, cfg.vae.epochs)
+
+
+def _check_budget(path: Path, trained: int, epochs: int) -> None:
+    if trained > epochs:
+        raise PretrainMismatchError(
+            f"{path} has trained {trained} epochs, more than vae.epochs={epochs}; a pretraining can be "
+            f"extended, not shortened: ask for at least {trained}, or use another run_dir"
+        )
 
 
 class _Batch(NamedTuple):
@@ -375,9 +391,11 @@ class _Trainer:
                 f"{path} belongs to a pretraining run with other settings or data; "
                 "delete the directory or choose another run_dir"
             )
+        trained = int(state["epoch"]) + 1
+        _check_budget(path, trained, self.cfg.vae.epochs)
         load_state_checked(self.model, state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.start_epoch = int(state["epoch"]) + 1
+        self.start_epoch = trained
         self.best_loss = float(state["best_loss"])
         self.history = list(state["history"])
         self.train_seconds = float(state["train_seconds"])

@@ -21,6 +21,7 @@ from typing import Any
 
 from rig import io
 from rig.agent import RESUMABLE_KEYS, TrainResult, train
+from rig.agent import check_extendable as check_agent_extendable
 from rig.checkpoints import load_run, read_checkpoint_record
 from rig.config import Config, EnvConfig, Palette, load_config, to_yaml
 from rig.data import FrameDataset, collect, collection_mismatch, read_dataset_meta
@@ -41,6 +42,7 @@ from rig.pretrain import (
     pretrained_epochs,
     save_state_representation,
 )
+from rig.pretrain import check_extendable as check_pretraining_extendable
 from rig.representation import RepresentationModule, load_representation
 from rig.rundir import RunDir
 
@@ -351,6 +353,9 @@ class Stage:
     """whether the state oracle runs it (it collects no frames)"""
     why: Mapping[str, str] = field(default_factory=dict)
     """for a setting whose change looks like it should not discard the products, why it does"""
+    check_resume: Callable[[Config], None] | None = None
+    """raises a ``UserError`` when resuming under ``cfg`` cannot work (a budget below what is done); the
+    pipeline calls it before any stage runs"""
 
     def settings_for(self, cfg: Config) -> tuple[str, ...] | None:
         """The keys that shape this stage's products under ``cfg``; ``None`` when ``cfg`` skips it."""
@@ -376,17 +381,23 @@ STAGES: tuple[Stage, ...] = (
         settings=("vae.",),
         # The identity representation needs no frames and has nothing to learn: no VAE setting changes it.
         oracle_settings=("vae.kind",),
+        # An epoch's batches and KL weight do not depend on the budget, so a larger vae.epochs continues a
+        # finished pretraining from last.pt to the same weights a longer run would have reached.
+        excluded=("vae.epochs",),
+        resumable=("vae.epochs",),
         reads=("collect",),
         products=lambda run: (run.pretrain,),
         run=pretrain_stage,
         intact=pretrain_intact,
         provenance=pretrain_provenance,
+        check_resume=lambda cfg: check_pretraining_extendable(cfg, RunDir(cfg.run_dir).pretrain),
     ),
     Stage(
         "train",
         # The learning curve is measured every eval.every steps while the agent trains; eval.episodes is
         # not a setting of it: a resumed curve keeps the episodes it has (rig.agent.train).
-        settings=("seed", "env.", "agent.", "online.", "eval.every"),
+        settings=("seed", "env.", "agent.", "online.", "eval.every", "vae.epochs"),
+        oracle_settings=("seed", "env.", "agent.", "online.", "eval.every"),
         excluded=RESUMABLE_KEYS,
         resumable=("agent.total_steps",),
         reads=("pretrain",),
@@ -394,7 +405,11 @@ STAGES: tuple[Stage, ...] = (
         run=train_stage,
         intact=train_intact,
         provenance=train_provenance,
-        why={"eval.every": "the learning curve is measured every eval.every steps while the agent trains"},
+        check_resume=lambda cfg: check_agent_extendable(cfg, RunDir(cfg.run_dir).agent.root),
+        why={
+            "eval.every": "the learning curve is measured every eval.every steps while the agent trains",
+            "vae.epochs": "the agent was trained on the representation of fewer epochs",
+        },
     ),
     Stage(
         "evaluate",

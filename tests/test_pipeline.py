@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from rig.cli import main
@@ -17,7 +18,7 @@ from rig.config import CONFIG_DIR, load_config
 from rig.data import FrameDataset
 from rig.pipeline import read_stage_record, run_pipeline, stage_keys
 from rig.pretrain import fit_goal_prior
-from rig.representation import load_representation
+from rig.representation import load_representation, read_checkpoint
 from rig.stages import train_stage
 
 FAST = ["device=cpu", "torch_threads=1"]
@@ -89,6 +90,48 @@ def test_changing_a_vae_key_redoes_pretrain_and_later_stages_only(finished_run: 
     assert (run_dir / "pretrain" / "best.pt").stat().st_mtime_ns != pretrain_mtime
     record = read_stage_record(run_dir)
     assert record["pretrain"]["key"] == changed["pretrain"] and record["train"]["key"] == changed["train"]
+
+
+def test_more_vae_epochs_extend_pretraining_to_the_weights_of_a_longer_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extended, straight = tmp_path / "extended", tmp_path / "straight"
+    for run_dir in (extended, straight):
+        assert main(["collect", "debug", f"run_dir={run_dir}", *FAST]) == 0
+    assert main(["pretrain", "debug", f"run_dir={extended}", *FAST]) == 0
+    frames_mtime = (extended / "data" / "frames.npz").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["pretrain", "debug", f"run_dir={extended}", *FAST, "vae.epochs=4"]) == 0
+    assert "[pretrain] resuming" in capsys.readouterr().err
+    assert (extended / "data" / "frames.npz").stat().st_mtime_ns == frames_mtime
+    assert main(["pretrain", "debug", f"run_dir={straight}", *FAST, "vae.epochs=4"]) == 0
+    grown, whole = (read_checkpoint(path / "pretrain" / "last.pt") for path in (extended, straight))
+    assert grown["epoch"] == whole["epoch"] == 3
+    assert all(torch.equal(grown["state_dict"][key], whole["state_dict"][key]) for key in whole["state_dict"])
+    curves = [(path / "pretrain" / "progress.csv").read_text() for path in (extended, straight)]
+    assert curves[0] == curves[1]
+    assert read_stage_record(extended)["pretrain"]["resumable"] == {"vae.epochs": 4}
+
+    # Fewer epochs than it has trained: one line, and the pretraining is left as it was.
+    last = (extended / "pretrain" / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["pretrain", "debug", f"run_dir={extended}", *FAST, "vae.epochs=3"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "has trained 4 epochs, more than vae.epochs=3" in error[0]
+    assert (extended / "pretrain" / "last.pt").read_bytes() == last
+
+
+def test_more_vae_epochs_under_a_trained_agent_are_refused(
+    finished_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, longer = stage_keys(debug(finished_run)), stage_keys(debug(finished_run, "vae.epochs=5"))
+    assert keys["collect"] == longer["collect"] and keys["pretrain"] == longer["pretrain"]
+    assert keys["train"] != longer["train"]
+    before = stage_runs(finished_run)
+    assert main(["run", "debug", f"run_dir={finished_run}", *FAST, "vae.epochs=5"]) == 2
+    error = capsys.readouterr().err
+    assert "vae.epochs: 2 -> 5" in error and "agent/ (train)" in error
+    assert stage_runs(finished_run) == before
 
 
 def test_vae_training_settings_do_not_touch_the_state_oracle(tmp_path: Path) -> None:

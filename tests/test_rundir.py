@@ -76,7 +76,9 @@ def test_asking_for_fewer_steps_than_trained_is_refused(
     run: RunDir, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run", "debug", f"run_dir={run.root}", *FAST, "agent.total_steps=30"]) == 2
-    assert "trained for 60 steps, more than agent.total_steps=30" in capsys.readouterr().err
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1, "refused before any stage runs"
+    assert "trained for 60 steps, more than agent.total_steps=30" in error[0]
     assert read_checkpoint_record(run.agent.root).steps == 60
 
 
