@@ -56,6 +56,20 @@ class PretrainDir:
         """the diagnostics of the best weights and the training summary"""
         return self.root / "metrics.json"
 
+    def metrics_at(self, epochs: int) -> Path:
+        """``metrics.json`` as written when the pretraining had run ``epochs`` epochs: a pretraining
+        extended to a larger ``vae.epochs`` keeps the diagnostics of each budget it finished"""
+        return self.root / f"metrics_epochs{epochs}.json"
+
+    def budgets(self) -> dict[int, Path]:
+        """The ``metrics_at`` files there are, by their epochs, in order."""
+        found = {}
+        for path in self.root.glob("metrics_epochs*.json"):
+            digits = path.stem.removeprefix("metrics_epochs")
+            if digits.isdigit():
+                found[int(digits)] = path
+        return dict(sorted(found.items()))
+
     @property
     def progress(self) -> Path:
         """one row of training and held-out metrics per epoch"""

@@ -10,9 +10,12 @@ archive as it tabulates the runs:
     python scripts/archive_runs.py runs/ccrig/seed* --out docs/results   # -> docs/results/ccrig/seed*
     python scripts/reproduce_results.py --no-run --out docs/results --only ccrig,rig_multicolor
 
-Only finished runs (with ``eval.json``) are copied; files already in the archive are replaced, each
-atomically. Each archived run gets an ``archive.json`` naming the files kept and where they came from, so
-that the report knows not to expect the images and GIFs an archive leaves out.
+A run that stopped after pretraining (``rig pretrain``, its stage done) keeps its pretraining record: the
+metrics of each budget it finished (``metrics_epochs<N>.json``) and its per-epoch ``progress.csv``.
+
+Only finished runs (with ``eval.json``, or a finished pretraining) are copied; files already in the
+archive are replaced, each atomically. Each archived run gets an ``archive.json`` naming the files kept and
+where they came from, so that the report knows not to expect the images and GIFs an archive leaves out.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import argparse
 import shutil
 from pathlib import Path
 
+from rig.errors import UserError
 from rig.io import atomic_path, write_json
+from rig.pipeline import read_stage_record
 from rig.rundir import RunDir
 
 
@@ -37,14 +42,30 @@ def record_files(run: RunDir) -> list[Path]:
         run.agent.eval_curve,
         run.agent.progress,
     ]
+    if not run.eval.is_file():  # a pretraining run: its record is the pretraining's
+        candidates += [run.pretrain_dir.progress, *run.pretrain_dir.budgets().values()]
     return [path for path in candidates if path.is_file()]
+
+
+def finished(path: Path) -> bool:
+    """A run with its final evaluation, or one that ran up to a finished pretraining."""
+    run = RunDir(path)
+    if not run.is_run():
+        return False
+    if run.eval.is_file():
+        return True
+    try:
+        pretrained = read_stage_record(path).get("pretrain", {}).get("done") is True
+    except UserError:
+        return False
+    return pretrained and run.pretrain_metrics.is_file()
 
 
 def archive(run_dirs: list[Path], out: Path, root: Path) -> list[Path]:
     """Copy each finished run's record to ``out`` / its path below ``root``; returns the archived runs."""
-    finished = [path for path in run_dirs if RunDir(path).is_run() and RunDir(path).eval.is_file()]
+    finished_runs = [path for path in run_dirs if finished(path)]
     archived = []
-    for path in finished:
+    for path in finished_runs:
         try:
             relative = path.resolve().relative_to(root.resolve())
         except ValueError:
@@ -80,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     archived = archive(args.runs, args.out, args.root)
     skipped = len(args.runs) - len(archived)
-    note = f"; {skipped} not finished (no eval.json), skipped" if skipped else ""
+    note = f"; {skipped} not finished (no eval.json, no finished pretraining), skipped" if skipped else ""
     print(f"archived {len(archived)} run(s) under {args.out}{note}")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from scipy import stats
 
 from rig.config import load_config
+from rig.diagnostics.metrics import colour_generalisation
 from rig.rundir import RunDir
 from rig.stats import summarize
 from rig.sweep import run_sweep
@@ -72,15 +73,7 @@ def pretrain(configs: list[str], seeds: list[int], out: Path, overrides: list[st
 
 def heldout_metrics(directory: Path) -> dict[str, float] | None:
     path = RunDir(directory).pretrain_metrics
-    if not path.is_file():
-        return None
-    heldout = json.loads(path.read_text()).get("heldout_colours")
-    if not isinstance(heldout, dict):
-        return None
-    geometry = heldout.pop("reward_geometry", None)  # measured by runs pretrained since it was added
-    if isinstance(geometry, dict):
-        heldout["part_interaction"] = geometry["part_interaction"]
-    return heldout
+    return colour_generalisation(json.loads(path.read_text())) if path.is_file() else None
 
 
 def agent_distance(directory: Path) -> float | None:

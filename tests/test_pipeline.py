@@ -19,6 +19,7 @@ from rig.data import FrameDataset
 from rig.pipeline import read_stage_record, run_pipeline, stage_keys
 from rig.pretrain import fit_goal_prior
 from rig.representation import load_representation, read_checkpoint
+from rig.rundir import PretrainDir
 from rig.stages import train_stage
 
 FAST = ["device=cpu", "torch_threads=1"]
@@ -111,6 +112,11 @@ def test_more_vae_epochs_extend_pretraining_to_the_weights_of_a_longer_one(
     curves = [(path / "pretrain" / "progress.csv").read_text() for path in (extended, straight)]
     assert curves[0] == curves[1]
     assert read_stage_record(extended)["pretrain"]["resumable"] == {"vae.epochs": 4}
+    budgets = PretrainDir(extended / "pretrain").budgets()
+    assert list(budgets) == [2, 4], "each budget keeps its diagnostics"
+    first, second = (json.loads(path.read_text()) for path in budgets.values())
+    assert (first["training"]["epochs"], second["training"]["epochs"]) == (2, 4)
+    assert second == json.loads((extended / "pretrain" / "metrics.json").read_text())
 
     # Fewer epochs than it has trained: one line, and the pretraining is left as it was.
     last = (extended / "pretrain" / "last.pt").read_bytes()

@@ -428,3 +428,38 @@ def test_reproduce_results_commands_resolve_to_the_archived_records_configs(sect
             assert settings(resolved) == settings(stored), f"{name}/{record.parent.name}"
             checked += 1
     assert checked >= 40
+
+
+def test_pretrain_trend_reads_each_budget_of_an_extended_pretraining(tmp_path: Path) -> None:
+    from rig.cli import main
+
+    trend = load_script("pretrain_trend")
+    multicolour = ["env.id=rig/PushMultiColor-v0", "env.eval_palette=heldout", "vae.kind=cc_vae"]
+    common = ["device=cpu", "torch_threads=1", *multicolour]
+    runs = [tmp_path / "seed0", tmp_path / "seed1"]
+    for seed, run in enumerate(runs):
+        args = ["debug", f"run_dir={run}", f"seed={seed}", *common]
+        assert main(["collect", *args]) == 0
+        assert main(["pretrain", *args, "vae.epochs=1"]) == 0
+        assert main(["pretrain", *args, "vae.epochs=2"]) == 0
+    points = trend.read_points(runs)
+    assert sorted((p.seed, p.epochs) for p in points) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert all(0.0 < p.metrics["part_interaction"] < 10.0 for p in points)
+    one_epoch = [p for p in points if p.epochs == 1]
+    assert one_epoch[0].images == one_epoch[0].train_frames == 160  # debug: 200 frames, a fifth held out
+    rows = trend.table(points)[2:]
+    assert len(rows) == 2 and "| 1 | 0.00 | 0, 1 |" in rows[0] and "| 2 |" in rows[1]
+    trend.plot(points, tmp_path / "trend.png")
+    assert (tmp_path / "trend.png").read_bytes().startswith(b"\x89PNG")
+    # A pretraining run is archived with each budget's metrics, and reads back alike.
+    archived = load_script("archive_runs").archive(runs, tmp_path / "kept", tmp_path)
+    assert archived == [tmp_path / "kept" / "seed0", tmp_path / "kept" / "seed1"]
+    kept = sorted(path.name for path in (archived[0] / "pretrain").iterdir())
+    assert kept == ["metrics.json", "metrics_epochs1.json", "metrics_epochs2.json", "progress.csv"]
+    assert trend.read_points(archived) == points
+
+    other = tmp_path / "z3"
+    assert main(["collect", "debug", f"run_dir={other}", *common, "vae.z_dim=3"]) == 0
+    assert main(["pretrain", "debug", f"run_dir={other}", *common, "vae.z_dim=3"]) == 0
+    with pytest.raises(SystemExit, match="differ in vae.z_dim"):
+        trend.read_points([*runs, other])

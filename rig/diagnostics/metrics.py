@@ -228,3 +228,21 @@ def _fitted_prior_colour_match(
         )
     finally:
         rep.set_goal_prior(*(previous if previous is not None else (None, None)))
+
+
+def colour_generalisation(metrics: Mapping[str, Any]) -> dict[str, float] | None:
+    """The numbers of a pretraining's ``metrics.json`` measured on object colours never trained on, with its
+    reward geometry's shares and part interaction flattened in; None for a pretraining that measured none
+    (an env whose object keeps its colour, or a run from before the measure existed)."""
+    heldout = metrics.get("heldout_colours")
+    if not isinstance(heldout, Mapping):
+        return None
+    flat = {key: float(value) for key, value in heldout.items() if isinstance(value, int | float)}
+    geometry = heldout.get("reward_geometry")
+    if isinstance(geometry, Mapping):
+        flat.update({key: float(geometry[key]) for key in GEOMETRY_KEYS if key in geometry})
+    return flat
+
+
+GEOMETRY_KEYS = ("part_interaction", "latent_hand", "latent_object", "true_hand", "true_object")
+"""what ``colour_generalisation`` takes from the reward geometry (``rig.reward_geometry``)"""
