@@ -1,16 +1,20 @@
-"""VAE training throughput (images/s) of rig's default VAE against cheaper variants and the reference.
+"""VAE training throughput (images/s) of a config's VAE against cheaper variants and the reference.
 
 All train on the same random 48x48 batches with Adam, in this process, alternating round by round:
 
-- the default: spatial broadcast decoder with 32 hidden channels, CoordConv encoder;
+- the config's VAE (``--config``, the default config's unless given): for the default, the spatial
+  broadcast decoder with 32 hidden channels and a CoordConv encoder; a CC-VAE also encodes and decodes
+  a random context frame per image, as it trains;
 - the same VAE with 16 decoder channels (``vae.decoder_channels=16``);
 - the reference: the mirror deconv decoder of the RIG / Skew-Fit 48 px VAE, no CoordConv.
 
-``--levers`` adds the default trained with bfloat16 autocast, in channels-last layout, and with fused Adam.
-Each ratio is a variant's images/s over the default's; the default's images/s times the default epochs
-says how long default pretraining takes on this machine.
+``--levers`` adds the config's VAE trained with bfloat16 autocast, in channels-last layout, with fused
+Adam, and with batches twice as large (the same images in half the steps). Each ratio is a variant's
+images/s over the config's VAE's; its images/s times the config's epochs says how long its pretraining
+takes on this machine.
 
-    python scripts/bench_vae.py [--batches 40] [--rounds 3] [--threads 0] [--device cpu] [--levers]
+    python scripts/bench_vae.py [--config ccrig] [--batches 40] [--rounds 3] [--threads 0] [--device cpu]
+                                [--levers]
 """
 
 from __future__ import annotations
@@ -40,30 +44,35 @@ class Variant:
     """Adam's fused kernel"""
 
 
-def images_per_second(variant: Variant, batches: int, batch_size: int, device: torch.device) -> float:
+def images_per_second(variant: Variant, images: int, device: torch.device) -> float:
+    """Training images per second over about ``images`` images in batches of ``variant.vae.batch_size``."""
     torch.manual_seed(0)
     model = make_representation(variant.vae, 48).to(device)
     layout = torch.channels_last if variant.channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), lr=variant.vae.lr, fused=variant.fused_adam or None)
-    data = [
-        torch.rand(batch_size, 3, 48, 48, device=device).contiguous(memory_format=layout)
-        for _ in range(batches)
-    ]
+    batch_size = variant.vae.batch_size
+    batches = max(1, images // batch_size)
 
-    def step(images: torch.Tensor) -> None:
+    def frames() -> torch.Tensor:
+        return torch.rand(batch_size, 3, 48, 48, device=device).contiguous(memory_format=layout)
+
+    with_context = variant.vae.kind == "cc_vae"
+    data = [(frames(), frames() if with_context else None) for _ in range(batches)]
+
+    def step(images: torch.Tensor, contexts: torch.Tensor | None) -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=variant.bfloat16):
-            loss, _ = model.loss(images)
+            loss, _ = model.loss(images, contexts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    step(data[0])  # warm-up: lazy initialisation stays out of the timing
+    step(*data[0])  # warm-up: lazy initialisation stays out of the timing
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for images in data:
-        step(images)
+    for batch in data:
+        step(*batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return batches * batch_size / (time.perf_counter() - start)
@@ -73,14 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--config", help="the config whose VAE is measured (default: the default config)")
+    parser.add_argument("--batches", type=int, default=40, help="batches of the config's size per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0: torch's default")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--levers",
         action="store_true",
-        help="also the default with bfloat16 autocast, channels-last, fused Adam",
+        help="also the config's VAE with bfloat16 autocast, channels-last, fused Adam, batches x2",
     )
     parser.add_argument(
         "--profile", action="store_true", help="print torch.profiler's table of the default's training steps"
@@ -88,42 +98,47 @@ def main() -> None:
     args = parser.parse_args()
     set_torch_threads(args.threads)
     device = resolve_device(args.device)
-    cfg = load_config(None)
+    cfg = load_config(args.config)
+    images = args.batches * cfg.vae.batch_size
     if args.profile:
         with torch.profiler.profile(record_shapes=True) as profiler:
-            images_per_second(Variant(cfg.vae), args.batches, cfg.vae.batch_size, device)
+            images_per_second(Variant(cfg.vae), images, device)
         print(
             profiler.key_averages(group_by_input_shape=True).table(
                 sort_by="self_cpu_time_total", row_limit=12
             )
         )
+    base = "default" if args.config is None else args.config
+    base_name = f"{base} ({cfg.vae.decoder}, {cfg.vae.decoder_channels} channels)"
+    reference = replace(cfg.vae, decoder="deconv", coord_channels=False, context_film=False)
     variants = {
-        "default (broadcast, 32 channels)": Variant(cfg.vae),
-        "broadcast, 16 channels": Variant(replace(cfg.vae, decoder_channels=16)),
-        "reference (deconv mirror)": Variant(replace(cfg.vae, decoder="deconv", coord_channels=False)),
+        base_name: Variant(cfg.vae),
+        f"{cfg.vae.decoder}, 16 channels": Variant(replace(cfg.vae, decoder_channels=16)),
+        "reference (deconv mirror)": Variant(reference),
     }
     if args.levers:
-        variants["default + bfloat16 autocast"] = Variant(cfg.vae, bfloat16=True)
-        variants["default + channels-last"] = Variant(cfg.vae, channels_last=True)
-        variants["default + fused Adam"] = Variant(cfg.vae, fused_adam=True)
+        variants[f"{base} + bfloat16 autocast"] = Variant(cfg.vae, bfloat16=True)
+        variants[f"{base} + channels-last"] = Variant(cfg.vae, channels_last=True)
+        variants[f"{base} + fused Adam"] = Variant(cfg.vae, fused_adam=True)
+        variants[f"{base} + batch x2"] = Variant(replace(cfg.vae, batch_size=2 * cfg.vae.batch_size))
     rates: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, vae in variants.items():
-            rates[name].append(images_per_second(vae, args.batches, cfg.vae.batch_size, device))
+            rates[name].append(images_per_second(vae, images, device))
     medians = {name: float(np.median(values)) for name, values in rates.items()}
     frames = cfg.data.num_frames * (1 - cfg.data.heldout_fraction)
     threads = torch.get_num_threads()
     print(f"device {device}, {threads} threads, batch {cfg.vae.batch_size}, {args.rounds} rounds")
     for name, rate in medians.items():
         print(f"{name:34s}: {rate:7.0f} images/s (median)")
-    default = medians["default (broadcast, 32 channels)"]
+    baseline = medians[base_name]
     for name, rate in medians.items():
-        if name.startswith("default ("):
+        if name == base_name:
             continue
-        print(f"ratio {name + ' / default':28s} : {rate / default:7.2f}")
-    minutes = cfg.vae.epochs * frames / default / 60
+        print(f"ratio {name + ' / ' + base:28s} : {rate / baseline:7.2f}")
+    minutes = cfg.vae.epochs * frames / baseline / 60
     budget = f"{cfg.vae.epochs} epochs x {frames:.0f} frames"
-    print(f"default pretraining ({budget}): about {minutes:.1f} min of training")
+    print(f"{base} pretraining ({budget}): about {minutes:.1f} min of training")
 
 
 if __name__ == "__main__":

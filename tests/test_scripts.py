@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from rig.data import FrameDataset
 from rig.rundir import RunDir
@@ -463,3 +464,14 @@ def test_pretrain_trend_reads_each_budget_of_an_extended_pretraining(tmp_path: P
     assert main(["pretrain", "debug", f"run_dir={other}", *common, "vae.z_dim=3"]) == 0
     with pytest.raises(SystemExit, match="differ in vae.z_dim"):
         trend.read_points([*runs, other])
+
+
+def test_bench_vae_trains_a_cc_vae_on_frames_with_their_contexts() -> None:
+    from rig.config import load_config
+
+    bench = load_script("bench_vae")
+    vae = load_config("ccrig").vae
+    rate = bench.images_per_second(bench.Variant(vae), images=2 * vae.batch_size, device=torch.device("cpu"))
+    assert rate > 0
+    doubled = bench.Variant(replace(vae, batch_size=2 * vae.batch_size), channels_last=True)
+    assert bench.images_per_second(doubled, images=2 * vae.batch_size, device=torch.device("cpu")) > 0
