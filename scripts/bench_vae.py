@@ -8,19 +8,23 @@ All train on the same random 48x48 batches with Adam, in this process, alternati
 - the same VAE with 16 decoder channels (``vae.decoder_channels=16``);
 - the reference: the mirror deconv decoder of the RIG / Skew-Fit 48 px VAE, no CoordConv.
 
+``--split`` instead times each sub-network of the config's VAE (forward and backward on the inputs it gets
+in a training step) against the whole loss: what a faster decoder alone could buy.
+
 ``--levers`` adds the config's VAE trained with bfloat16 autocast, in channels-last layout, with fused
 Adam, and with batches twice as large (the same images in half the steps). Each ratio is a variant's
 images/s over the config's VAE's; its images/s times the config's epochs says how long its pretraining
 takes on this machine.
 
     python scripts/bench_vae.py [--config ccrig] [--batches 40] [--rounds 3] [--threads 0] [--device cpu]
-                                [--levers]
+                                [--levers] [--split]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -78,6 +82,63 @@ def images_per_second(variant: Variant, images: int, device: torch.device) -> fl
     return batches * batch_size / (time.perf_counter() - start)
 
 
+def sub_network_times(
+    vae: VAEConfig, batch_size: int, repeats: int, device: torch.device
+) -> dict[str, float]:
+    """Milliseconds of forward and backward per batch for each sub-network of ``vae`` (its encoder, decoder,
+    and a CC-VAE's context encoder and decoder), on the inputs they get in a training step, and for the
+    whole loss; each the median of ``repeats`` timings of 5 batches."""
+    torch.manual_seed(0)
+    model = make_representation(vae, 48).to(device)
+    images = torch.rand(batch_size, 3, 48, 48, device=device)
+    contexts = torch.rand_like(images) if vae.kind == "cc_vae" else None
+    inputs: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    def keep_inputs(name: str) -> Callable[..., None]:
+        def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...], output: object) -> None:
+            inputs.setdefault(name, tuple(arg.detach() for arg in args))
+
+        return hook
+
+    hooks = [child.register_forward_hook(keep_inputs(name)) for name, child in model.named_children()]
+    model.loss(images, contexts)
+    for handle in hooks:
+        handle.remove()
+
+    def sub_network(name: str) -> Callable[[], torch.Tensor]:
+        child, args = getattr(model, name), inputs[name]
+
+        def step() -> torch.Tensor:
+            output = child(*args)
+            parts = output if isinstance(output, tuple) else (output,)
+            return torch.stack([part.sum() for part in parts]).sum()
+
+        return step
+
+    steps = {name: sub_network(name) for name in inputs}
+    steps["whole loss"] = lambda: model.loss(images, contexts)[0]
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name].append(milliseconds_per_backward(step, device))
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def milliseconds_per_backward(
+    step: Callable[[], torch.Tensor], device: torch.device, calls: int = 5
+) -> float:
+    """Mean time of ``step().backward()`` over ``calls`` calls, after one untimed call."""
+    step().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        step().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / calls * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,6 +154,9 @@ def main() -> None:
         help="also the config's VAE with bfloat16 autocast, channels-last, fused Adam, batches x2",
     )
     parser.add_argument(
+        "--split", action="store_true", help="only time each sub-network of the config's VAE, and the loss"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="print torch.profiler's table of the default's training steps"
     )
     args = parser.parse_args()
@@ -100,6 +164,13 @@ def main() -> None:
     device = resolve_device(args.device)
     cfg = load_config(args.config)
     images = args.batches * cfg.vae.batch_size
+    if args.split:
+        times = sub_network_times(cfg.vae, cfg.vae.batch_size, args.rounds, device)
+        whole = times["whole loss"]
+        print(f"forward + backward per batch of {cfg.vae.batch_size}, median of {args.rounds}:")
+        for name, ms in times.items():
+            print(f"{name:34s}: {ms:6.1f} ms ({ms / whole:4.0%} of the whole loss)")
+        return
     if args.profile:
         with torch.profiler.profile(record_shapes=True) as profiler:
             images_per_second(Variant(cfg.vae), images, device)

@@ -475,3 +475,5 @@ def test_bench_vae_trains_a_cc_vae_on_frames_with_their_contexts() -> None:
     assert rate > 0
     doubled = bench.Variant(replace(vae, batch_size=2 * vae.batch_size), channels_last=True)
     assert bench.images_per_second(doubled, images=2 * vae.batch_size, device=torch.device("cpu")) > 0
+    times = bench.sub_network_times(vae, batch_size=4, repeats=1, device=torch.device("cpu"))
+    assert sorted(times) == ["context_decoder", "context_encoder", "decoder", "encoder", "whole loss"]
