@@ -32,6 +32,8 @@ from rig.stats import summarize
 
 COLUMNS = (
     ("part_interaction", "part interaction"),
+    ("part_cosine", "cosine hand / object moves"),
+    ("part_nonadditivity", "non-additivity"),
     ("latent_object", "object share"),
     ("latent_hand", "hand share"),
     ("probe_r2_hand", "linear R² hand"),

@@ -244,5 +244,13 @@ def colour_generalisation(metrics: Mapping[str, Any]) -> dict[str, float] | None
     return flat
 
 
-GEOMETRY_KEYS = ("part_interaction", "latent_hand", "latent_object", "true_hand", "true_object")
+GEOMETRY_KEYS = (
+    "part_interaction",
+    "part_cosine",
+    "part_nonadditivity",
+    "latent_hand",
+    "latent_object",
+    "true_hand",
+    "true_object",
+)
 """what ``colour_generalisation`` takes from the reward geometry (``rig.reward_geometry``)"""
