@@ -6,7 +6,8 @@ frame's true state as its target.
 The stage directory holds ``last.pt`` (weights, optimiser and progress, written after every epoch),
 ``best.pt`` (the weights with the lowest held-out loss, loadable with ``load_representation``),
 ``progress.csv``, TensorBoard events, the diagnostic grids and ``metrics.json``, also kept as
-``metrics_epochs<N>.json`` for its budget of N epochs (an extended pretraining keeps each). A run that stops
+``metrics_epochs<N>.json`` with ``best_epochs<N>.pt`` for its budget of N epochs (an extended pretraining
+keeps each). A run that stops
 for any reason resumes from ``last.pt``, and a larger ``vae.epochs`` continues a finished one to the weights
 a longer run would have reached; a non-finite loss stops training and keeps it.
 """
@@ -14,6 +15,7 @@ a longer run would have reached; a non-finite loss stops training and keeps it.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -157,6 +159,8 @@ def pretrain(
     metrics["training"] = {**trainer.summary(), "torch_threads": threads.threads}
     io.write_json(files.metrics, metrics)
     io.write_json(files.metrics_at(cfg.vae.epochs), metrics)
+    with io.atomic_path(files.best_at(cfg.vae.epochs)) as tmp:
+        shutil.copyfile(files.best, tmp)
     return PretrainResult(model, files.best, metrics)
 
 

@@ -61,6 +61,10 @@ class PretrainDir:
         extended to a larger ``vae.epochs`` keeps the diagnostics of each budget it finished"""
         return self.root / f"metrics_epochs{epochs}.json"
 
+    def best_at(self, epochs: int) -> Path:
+        """``best.pt`` as it was when the pretraining had run ``epochs`` epochs (see ``metrics_at``)"""
+        return self.root / f"best_epochs{epochs}.pt"
+
     def budgets(self) -> dict[int, Path]:
         """The ``metrics_at`` files there are, by their epochs, in order."""
         found = {}

@@ -88,16 +88,28 @@ def reaching(
     return rows
 
 
-def load(run: RunDir) -> tuple[Config, RepresentationModule, Policy | None]:
+def load(run: RunDir, epochs: int | None = None) -> tuple[Config, RepresentationModule, Policy | None]:
     """The trained agent's config, representation and policy. For a run that is only pretrained: its
-    config, its pretrained representation with the goal prior fitted as training fits it, and no policy."""
+    config, its pretrained representation (the best weights of the budget of ``epochs`` epochs, when
+    given) with the goal prior fitted as training fits it, and no policy."""
     if run.agent.checkpoint.is_file():
+        if epochs is not None:
+            raise SystemExit(f"diagnose_agent.py: --epochs reads pretraining runs; {run.root} has an agent")
         trained = load_run(run.agent.root)
         return trained.config, trained.representation.eval(), trained.model
     cfg = stored_config(run.root)
-    rep = load_representation(run.representation, map_location="cpu").eval()
+    weights = run.representation if epochs is None else run.pretrain_dir.best_at(epochs)
+    if not weights.is_file():
+        raise SystemExit(f"diagnose_agent.py: {weights} is missing (budgets kept: {budget_list(run)})")
+    rep = load_representation(weights, map_location="cpu").eval()
     set_training_goal_prior(cfg, rep, run.frames)
     return cfg, rep, None
+
+
+def budget_list(run: RunDir) -> str:
+    pretrain = run.pretrain_dir
+    kept = [str(epochs) for epochs in pretrain.budgets() if pretrain.best_at(epochs).is_file()]
+    return ", ".join(kept) or "none"
 
 
 def goal_readings(
@@ -144,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=20, help="real-goal episodes per palette and policy")
     parser.add_argument("--goals", type=int, default=200, help="goals for the reward-part and goal tables")
     parser.add_argument(
+        "--epochs",
+        type=int,
+        help="a pretraining run's budget to read (its pretrain/best_epochs<N>.pt); default: its best.pt",
+    )
+    parser.add_argument(
         "--seed", type=int, default=None, help="first goal seed (default: the run's eval.seed)"
     )
     args = parser.parse_args(argv)
@@ -154,8 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         ],
         "parts": [
             "| run | palette | goals | latent share: hand only / object only / both | interaction "
-            "| true-state share: hand only / object only |",
-            "|---|---|---|---|---|---|",
+            "| cosine of the parts' moves | non-additivity | true-state share: hand only / object only |",
+            "|---|---|---|---|---|---|---|---|",
         ],
         "goals": [
             "| run | goals | puck from start (m) | puck std x / y | hand to puck (m) | hand std x / y |",
@@ -164,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     for run_dir in args.run_dirs:
         run = RunDir(run_dir)
-        cfg, rep, policy = load(run)
+        cfg, rep, policy = load(run, args.epochs)
         seed = cfg.eval.seed if args.seed is None else args.seed
         palettes: list[Palette] = ["train", "heldout"] if cfg.env.id != "rig/Push-v0" else ["train"]
         for palette in palettes if policy is not None else ():
@@ -178,13 +195,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for palette in palettes:
             parts = reward_part_shares(cfg.env, rep, palette, args.goals, seed)
             if not len(parts["latent_both"]):
-                tables["parts"].append(f"| {run_dir} | {palette} | 0 | — | — | — |")
+                tables["parts"].append(f"| {run_dir} | {palette} | 0 | — | — | — | — | — |")
                 continue
             shares, count = {key: value.mean() for key, value in parts.items()}, len(parts["latent_both"])
             tables["parts"].append(
                 f"| {run_dir} | {palette} | {count} | "
                 + " / ".join(f"{shares['latent_' + part]:.2f}" for part in PARTS)
                 + f" | {part_interaction(parts).mean():.2f}"
+                + f" | {shares['part_cosine']:+.2f} | {shares['part_nonadditivity']:.2f}"
                 + f" | {shares['true_hand']:.2f} / {shares['true_object']:.2f} |"
             )
         readings = goal_readings(cfg, rep, FrameDataset.load(run.frames), args.goals, seed)

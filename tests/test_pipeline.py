@@ -114,6 +114,7 @@ def test_more_vae_epochs_extend_pretraining_to_the_weights_of_a_longer_one(
     assert read_stage_record(extended)["pretrain"]["resumable"] == {"vae.epochs": 4}
     budgets = PretrainDir(extended / "pretrain").budgets()
     assert list(budgets) == [2, 4], "each budget keeps its diagnostics"
+    assert all((extended / "pretrain" / f"best_epochs{n}.pt").is_file() for n in budgets), "and its weights"
     first, second = (json.loads(path.read_text()) for path in budgets.values())
     assert (first["training"]["epochs"], second["training"]["epochs"]) == (2, 4)
     assert second == json.loads((extended / "pretrain" / "metrics.json").read_text())

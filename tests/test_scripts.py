@@ -241,6 +241,14 @@ def test_diagnose_agent_loads_a_pretrained_only_run_with_the_fitted_goal_prior(
     assert policy is None and cfg.vae.kind == "cc_vae"
     # The agent trained with the goal prior fitted to the same frames, so the two must agree.
     assert rep.goal_prior == load_run(multicolour_debug_run / "agent").representation.goal_prior
+    # A budget's weights: the debug pretraining's only budget is its best.pt.
+    _, budget, _ = diagnose.load(RunDir(pretrained), epochs=2)
+    pairs = zip(budget.state_dict().values(), rep.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    with pytest.raises(SystemExit, match=r"best_epochs5.pt is missing \(budgets kept: 2\)"):
+        diagnose.load(RunDir(pretrained), epochs=5)
+    with pytest.raises(SystemExit, match="has an agent"):
+        diagnose.load(RunDir(multicolour_debug_run), epochs=2)
 
 
 def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_debug_run: Path) -> None:
