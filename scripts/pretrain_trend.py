@@ -197,13 +197,35 @@ def plot(points: list[Point], path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="pretraining run directories")
+    parser.add_argument("runs", nargs="+", help="pretraining run directories (glob patterns allowed)")
     parser.add_argument("--plot", type=Path, help="write the trend as a PNG here")
-    args = parser.parse_args()
-    points = read_points(args.runs)
+    return parser
+
+
+def run_dirs(patterns: list[str], root: Path) -> list[Path]:
+    """The run directories ``patterns`` name below ``root``, globs expanded in order; none is an error."""
+    found: list[Path] = []
+    for pattern in patterns:
+        base = Path(pattern) if Path(pattern).is_absolute() else root / pattern
+        matches = sorted(base.parent.glob(base.name)) if any(c in base.name for c in "*?[") else [base]
+        found += [path for path in matches if path.is_dir()]
+    if not found:
+        raise SystemExit(f"pretrain_trend.py: no run directory matches {' '.join(patterns)}")
+    return found
+
+
+def docs_table(argv: list[str], root: Path) -> str:
+    """The table the command line ``argv`` prints, read from ``root`` (``scripts/docs_tables.py``)."""
+    args = build_parser().parse_args(argv)
+    return "\n".join(table(read_points(run_dirs(args.runs, root))))
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    points = read_points(run_dirs(args.runs, Path.cwd()))
     print("\n".join(table(points)))
     print()
     print("\n".join(per_seed(points)))

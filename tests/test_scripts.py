@@ -485,3 +485,13 @@ def test_bench_vae_trains_a_cc_vae_on_frames_with_their_contexts() -> None:
     assert bench.images_per_second(doubled, images=2 * vae.batch_size, device=torch.device("cpu")) > 0
     times = bench.sub_network_times(vae, batch_size=4, repeats=1, device=torch.device("cpu"))
     assert sorted(times) == ["context_decoder", "context_encoder", "decoder", "encoder", "whole loss"]
+
+
+def test_pretrain_trend_prints_a_docs_table_from_globbed_archived_runs() -> None:
+    trend = load_script("pretrain_trend")
+    root = Path(__file__).resolve().parent.parent
+    text = trend.docs_table(["docs/results/ccrig/seed*"], root)
+    rows = text.splitlines()[2:]
+    assert len(rows) == 1 and "| 60 | 0.54 | 0, 1, 2, 3, 4 |" in rows[0]
+    with pytest.raises(SystemExit, match="no run directory matches"):
+        trend.docs_table(["docs/results/nothing*"], root)
