@@ -495,3 +495,24 @@ def test_pretrain_trend_prints_a_docs_table_from_globbed_archived_runs() -> None
     assert len(rows) == 1 and "| 60 | 0.54 | 0, 1, 2, 3, 4 |" in rows[0]
     with pytest.raises(SystemExit, match="no run directory matches"):
         trend.docs_table(["docs/results/nothing*"], root)
+
+
+def test_rediagnose_recomputes_a_budgets_metrics_as_pretraining_wrote_them(tmp_path: Path) -> None:
+    from rig.cli import main
+
+    rediagnose = load_script("rediagnose")
+    run = tmp_path / "run"
+    args = ["debug", f"run_dir={run}", "device=cpu", "torch_threads=1", "env.id=rig/PushMultiColor-v0"]
+    args += ["env.eval_palette=heldout", "vae.kind=cc_vae"]
+    assert main(["collect", *args]) == 0
+    assert main(["pretrain", *args]) == 0
+    path = run / "pretrain" / "metrics_epochs2.json"
+    written = json.loads(path.read_text())
+    grids = sorted(p.name for p in (run / "pretrain").glob("*.png"))
+    stripped = {key: value for key, value in written.items() if key != "heldout_colours"}
+    path.write_text(json.dumps(stripped))  # a record from before a measure existed
+    assert rediagnose.rediagnose(run, epochs=2) == path
+    assert json.loads(path.read_text()) == written
+    assert sorted(p.name for p in (run / "pretrain").glob("*.png")) == grids
+    with pytest.raises(SystemExit, match="best_epochs3.pt is missing"):
+        rediagnose.rediagnose(run, epochs=3)
