@@ -10,7 +10,7 @@ The table gives mean ± sample std over seeds of what ``rig pretrain`` measures 
 reward's part interaction (1 for a code in which hand and object move the latent independently, as on
 ``rig/Push-v0``), the share of the latent distance paid for moving the object (the true state pays about
 0.22) and the hand, and the linear and 5-NN probes of the positions. ``--plot`` draws the interaction, the
-object share and the object probes against images seen.
+non-additivity, the object share and the object probes against images seen.
 
     python scripts/pretrain_trend.py runs/cc_trend/seed* runs/cc_frames50k/seed* --plot trend.png
 """
@@ -154,18 +154,25 @@ def plot(points: list[Point], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = (
-        ("part_interaction", "reward part interaction", 1.0, "orthogonal parts (Push-v0: 0.99)"),
+        ("part_interaction", "reward part interaction", 1.0, "additive orthogonal parts"),
+        ("part_nonadditivity", "non-additivity of the parts' moves", 0.03, "default VAE on Push-v0"),
         ("latent_object", "object share of the latent distance", None, None),
         ("probe_r2_puck", "linear probe R² of the object", None, None),
     )
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.6))
     by_series: dict[str, list[tuple[int, list[Point]]]] = defaultdict(list)
     for (series, _), group in grouped(points).items():
         by_series[series].append((group[0].images, group))
     for axis, (key, title, reference, reference_label) in zip(axes, panels, strict=True):
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("images seen in training (millions)")
+        if not any(key in p.metrics for p in points):
+            axis.text(0.5, 0.5, "not measured", ha="center", va="center", transform=axis.transAxes)
+            continue
         for series, budgets in by_series.items():
-            images = [count / 1e6 for count, _ in budgets]
-            summaries = [summarize([p.metrics[key] for p in group]) for _, group in budgets]
+            measured = [(count, group) for count, group in budgets if all(key in p.metrics for p in group)]
+            images = [count / 1e6 for count, _ in measured]
+            summaries = [summarize([p.metrics[key] for p in group]) for _, group in measured]
             axis.errorbar(
                 images,
                 [s.mean for s in summaries],
@@ -175,13 +182,12 @@ def plot(points: list[Point], path: Path) -> None:
                 label=series,
             )
         if key == "latent_object":
-            true_share = summarize([p.metrics["true_object"] for p in points]).mean
+            shares = [p.metrics["true_object"] for p in points if "true_object" in p.metrics]
+            true_share = summarize(shares).mean
             axis.axhline(true_share, color="grey", linestyle="--", label=f"true state ({true_share:.2f})")
         elif reference is not None:
             axis.axhline(reference, color="grey", linestyle="--", label=reference_label)
         axis.set_xscale("log")
-        axis.set_xlabel("images seen in training (millions)")
-        axis.set_title(title, fontsize=10)
         axis.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     for axis in axes[1:]:
