@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from envs.appearance import SHAPES
 from rig import io
-from rig.config import DataConfig, EnvConfig, Palette
+from rig.config import DataConfig, EnvConfig, Palette, is_unset_neutral
 from rig.envs import make_env
 from rig.errors import MissingFileError, UserError
 from rig.goal_env import GoalEnvView
@@ -40,7 +40,15 @@ ARRAYS = (
     "object_rgb",
     "object_radius",
     "object_shape",
+    "swap_role",
 )
+OPTIONAL_ARRAYS = ("swap_role",)
+"""arrays that datasets collected before they existed lack: such a dataset loads with zeros in their place"""
+SWAP_ROLES = (1, 2, 3)
+"""``swap_role`` of a factor swap's three frames, in order: s00 with one part of the state factors from s',
+s00 with the other part from s', and s'; 0 for every other frame"""
+SWAP_TRIES = 100
+"""draws of s' before a swap is given up (an env refuses states whose parts overlap)"""
 
 
 class DatasetError(UserError, ValueError):
@@ -66,6 +74,8 @@ class FrameDataset:
     """float32 (N,) object radius (half width for boxes), metres"""
     object_shape: np.ndarray
     """int64 (N,) index into envs.appearance.SHAPES"""
+    swap_role: np.ndarray
+    """int8 (N,) the frame's place in a factor swap (``SWAP_ROLES``; ``data.factor_swaps``), 0 outside one"""
     meta: dict[str, Any] = field(default_factory=dict)
     """the env and data config that made it, and the seed"""
     origin: str = field(default="the dataset", init=False, compare=False)
@@ -137,6 +147,8 @@ def collection_mismatch(
         "seed": meta.get("seed"),
     }
     for key, value in expected.items():
+        if key not in stored and is_unset_neutral(key, value):
+            continue  # a setting recorded only when set
         if stored.get(key) != value:
             return f"{key}={stored.get(key)!r}, but this run asks for {key}={value!r}"
     return None
@@ -156,8 +168,12 @@ def _read_archive(path: Path, names: Sequence[str]) -> tuple[dict[str, np.ndarra
         raise MissingFileError(f"dataset {path} does not exist; run `rig collect` first")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in (*ARRAYS, "meta") if name not in archive.files]
-            arrays = {} if missing else {name: archive[name] for name in names}
+            required = [name for name in ARRAYS if name not in OPTIONAL_ARRAYS]
+            missing = [name for name in (*required, "meta") if name not in archive.files]
+            arrays = {} if missing else {name: archive[name] for name in names if name in archive.files}
+            if not missing and names:
+                count = len(arrays["images"]) if "images" in arrays else len(archive["images"])
+                arrays.update({name: np.zeros(count, np.int8) for name in names if name not in arrays})
             meta = None if missing else json.loads(str(archive["meta"]))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
         raise DatasetError(
@@ -181,6 +197,7 @@ def collect(
             "collect: %s cannot teleport (no sample_state/set_to_state); all frames come from random actions",
             env_cfg.id,
         )
+    factors = _swap_factors(view, env_cfg) if data_cfg.factor_swaps > 0 else {}
     rng = np.random.default_rng(seed)
     per_episode = data_cfg.frames_per_episode
     n_episodes = -(-data_cfg.num_frames // per_episode)
@@ -190,28 +207,82 @@ def collect(
     for episode in tqdm(range(n_episodes), desc="collect", unit="episode", disable=not progress):
         obs, _ = env.reset(seed=int(rng.integers(2**31)))
         env.action_space.seed(int(rng.integers(2**31)))
+        swap = bool(factors) and rng.random() < data_cfg.factor_swaps
         teleport = rng.random() < data_cfg.teleport_fraction and view.teleports
         start = len(columns["states"])
-        state = obs["achieved_goal"]
+        reset_state = np.asarray(obs["achieved_goal"], dtype=np.float64)
+        frames = _swap_frames(view, factors, reset_state, per_episode, rng) if swap else None
+        state = reset_state
         for step in range(per_episode):
-            if step > 0:
+            role = 0
+            if frames is not None and step > 0:
+                state, role = frames[step - 1], SWAP_ROLES[(step - 1) % 3]
+                view.set_to_state(state)
+            elif step > 0:
                 state = _advance(env, view, teleport)
             columns["images"].append(env.render())
             columns["states"].append(np.asarray(state, dtype=np.float32))
             columns["episodes"].append(episode)
             columns["context_index"].append(start)
             columns["heldout"].append(episode in heldout_episodes)
+            columns["swap_role"].append(role)
             for name, value in _appearance(view).items():
                 columns[name].append(value)
     env.close()
     arrays = {name: np.asarray(values)[: data_cfg.num_frames] for name, values in columns.items()}
     arrays = _typed(arrays)
-    meta = {
-        "env": _collection_env(env_cfg, palette),
-        "data": asdict(data_cfg),
-        "seed": seed,
-    }
+    # Settings at their neutral values are left out, so that datasets collected before they existed match.
+    data = {key: v for key, v in asdict(data_cfg).items() if not is_unset_neutral(f"data.{key}", v)}
+    meta = {"env": _collection_env(env_cfg, palette), "data": data, "seed": seed}
     return FrameDataset(**arrays, meta=meta)
+
+
+def _swap_factors(view: GoalEnvView, env_cfg: EnvConfig) -> dict[str, slice]:
+    """The env's state factors, which a factor swap splits in two parts; a ``DatasetError`` when it cannot."""
+    factors = view.state_factors()
+    if not view.teleports or len(factors) < 2:
+        raise DatasetError(
+            "data.factor_swaps needs an env that teleports (sample_state, set_to_state) and declares at "
+            f"least two state_factors; {env_cfg.id} has {'no' if not view.teleports else 'a'} teleport and "
+            f"factors {', '.join(factors)}"
+        )
+    return factors
+
+
+def _swap_frames(
+    view: GoalEnvView,
+    factors: dict[str, slice],
+    reset: np.ndarray,
+    per_episode: int,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """The states of a swap episode after its reset frame: triples (s00 with part A from s', s00 with the
+    other part from s', s') for a new s' and a random split of the factors each time, every state one the
+    env accepts (``set_to_state`` raises for the others)."""
+    names = list(factors)
+    states: list[np.ndarray] = []
+    for _ in range((per_episode - 1) // 3):
+        size = int(rng.integers(1, len(names)))
+        part = set(rng.choice(len(names), size=size, replace=False).tolist())
+        for _ in range(SWAP_TRIES):
+            other = np.asarray(view.sample_state(), dtype=np.float64)
+            triple = [reset.copy(), reset.copy(), other]
+            for index, name in enumerate(names):
+                triple[0 if index in part else 1][factors[name]] = other[factors[name]]
+            if all(_accepted(view, state) for state in triple):
+                states += triple
+                break
+        else:
+            raise DatasetError(f"collect: no factor swap the env accepts in {SWAP_TRIES} draws of a state")
+    return states
+
+
+def _accepted(view: GoalEnvView, state: np.ndarray) -> bool:
+    try:
+        view.set_to_state(state)
+    except ValueError:
+        return False
+    return True
 
 
 def _advance(env: Any, view: GoalEnvView, teleport: bool) -> np.ndarray:
@@ -246,6 +317,7 @@ def _typed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "object_rgb": np.float32,
         "object_radius": np.float32,
         "object_shape": np.int64,
+        "swap_role": np.int8,
     }
     return {name: arrays[name].astype(dtypes[name], copy=False) for name in ARRAYS}
 

@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from envs.push import HAND_GOAL_BOX, PUCK_GOAL_BOX
 from rig import io
-from rig.config import Config, EnvConfig, VAEConfig, is_unset_neutral
-from rig.data import FrameDataset, collection_mismatch
+from rig.config import Config, ConfigError, EnvConfig, VAEConfig, is_unset_neutral
+from rig.data import SWAP_ROLES, FrameDataset, collection_mismatch
 from rig.device import resolve_device
 from rig.diagnostics import write_diagnostics
 from rig.envs import make_env
@@ -248,6 +248,35 @@ def _check_budget(path: Path, trained: int, epochs: int) -> None:
         )
 
 
+def swap_starts(dataset: FrameDataset, heldout: bool) -> np.ndarray:
+    """Indices of the first frames of the dataset's complete factor swaps in one split (``rig.data``)."""
+    roles, episodes = dataset.swap_role, dataset.episodes
+    first = np.flatnonzero((roles == SWAP_ROLES[0]) & (dataset.heldout == heldout))
+    first = first[first + 2 < len(roles)]
+    complete = (roles[first + 1] == SWAP_ROLES[1]) & (roles[first + 2] == SWAP_ROLES[2])
+    same_episode = (episodes[first + 2] == episodes[first]) & (dataset.context_index[first] < first)
+    return first[complete & same_episode]
+
+
+def additivity_loss(
+    rep: RepresentationModule,
+    start: torch.Tensor,
+    first_part: torch.Tensor,
+    other_part: torch.Tensor,
+    both: torch.Tensor,
+    contexts: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """How far the z posterior means of factor swaps are from adding up, mean over swaps: with s00 the
+    start, s' the state both parts come from, ||mu(s') - mu(first) - mu(other) + mu(s00)||^2 over
+    ||mu(s') - mu(s00)||^2; 0 for a code that moves by the sum of the parts' moves (``rig.reward_geometry``
+    measures the same of the latent the agent sees). ``contexts`` are the CC-VAE's context frames."""
+    context = contexts if rep.context_dim else None
+    mus = [rep.encode(x, context=context)[:, : rep.z_dim] for x in (start, first_part, other_part, both)]
+    residual = mus[3] - mus[1] - mus[2] + mus[0]
+    whole = mus[3] - mus[0]
+    return (residual.pow(2).sum(dim=1) / (whole.pow(2).sum(dim=1) + 1e-6)).mean()
+
+
 class _Batch(NamedTuple):
     images: torch.Tensor
     contexts: torch.Tensor | None
@@ -275,6 +304,14 @@ class _Trainer:
         self.states = torch.from_numpy(dataset.states).to(device)
         self.train_index = torch.from_numpy(dataset.split(heldout=False)).to(device)
         self.heldout_index = torch.from_numpy(dataset.split(heldout=True)).to(device)
+        self.swaps = {
+            heldout: torch.from_numpy(swap_starts(dataset, heldout)).to(device) for heldout in (False, True)
+        }
+        if cfg.vae.additivity_weight > 0 and not len(self.swaps[False]):
+            raise ConfigError(
+                f"vae.additivity_weight trains on factor swaps, and {dataset.origin} holds none in training: "
+                "collect with data.factor_swaps > 0"
+            )
         self.fingerprint = fingerprint(cfg, len(dataset), dataset.meta)
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.train_seconds, self.images_seen = 0, math.inf, 0.0, 0
@@ -332,9 +369,16 @@ class _Trainer:
         order = self.train_index[torch.randperm(len(self.train_index), generator=generator).to(self.device)]
         totals: dict[str, float] = defaultdict(float)
         kl_weight = self.kl_weight(epoch)
+        weight = self.cfg.vae.additivity_weight
+        swaps_per_batch = max(1, self.cfg.vae.batch_size // 4)
         start = time.perf_counter()
         for batch_number, index in enumerate(order.split(self.cfg.vae.batch_size)):
             loss, metrics = self._loss(self._batch(index), kl_weight)
+            if weight > 0:
+                drawn = torch.randint(len(self.swaps[False]), (swaps_per_batch,), generator=generator)
+                additivity = self._additivity(self.swaps[False][drawn.to(self.device)])
+                loss = loss + weight * additivity
+                metrics["additivity"] = float(additivity.detach())
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -360,15 +404,29 @@ class _Trainer:
         warmup = self.cfg.vae.kl_warmup_epochs
         return min(1.0, (epoch + 1) / warmup) if warmup > 0 else 1.0
 
+    def _additivity(self, starts: torch.Tensor) -> torch.Tensor:
+        """``additivity_loss`` of the factor swaps beginning at frames ``starts``; their start is the
+        episode's reset frame, which is also the CC-VAE's context."""
+        start = self._batch(self.context_index[starts]).images
+        first, other, both = (self._batch(starts + offset).images for offset in (0, 1, 2))
+        return additivity_loss(self.model, start, first, other, both, contexts=start)
+
     @torch.no_grad()
     def _heldout_metrics(self) -> dict[str, float]:
+        """The held-out loss that picks ``best.pt`` (the VAE's own, without the additivity term) and its
+        parts; with the additivity loss on, its value on the held-out swaps too."""
         self.model.eval()
         totals: dict[str, float] = defaultdict(float)
         for index in self.heldout_index.split(512):
             _, metrics = self._loss(self._batch(index))
             for key, value in metrics.items():
                 totals[key] += value * len(index)
-        return {f"heldout/{key}": value / len(self.heldout_index) for key, value in totals.items()}
+        heldout = {f"heldout/{key}": value / len(self.heldout_index) for key, value in totals.items()}
+        swaps = self.swaps[True]
+        if self.cfg.vae.additivity_weight > 0 and len(swaps):
+            values = [float(self._additivity(starts)) * len(starts) for starts in swaps.split(512)]
+            heldout["heldout/additivity"] = sum(values) / len(swaps)
+        return heldout
 
     def _save(self, epoch: int, heldout_loss: float) -> None:
         if heldout_loss < self.best_loss:

@@ -178,3 +178,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     assert checkpoint["epoch"] == 0
     assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values())
     load_representation(tmp_path / "run" / "best.pt")
+
+
+def test_interrupted_pretraining_with_the_additivity_loss_resumes_to_the_same_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The swaps each batch adds are drawn from the epoch's generator, so a resumed run draws the same."""
+    cfg = debug_config(tmp_path, "vae.epochs=3", "data.factor_swaps=0.5", "vae.additivity_weight=50")
+    swaps = collect(cfg.env, cfg.data, seed=0, progress=False)
+    assert_interrupted_pretraining_resumes_exactly(cfg, swaps, tmp_path, monkeypatch)

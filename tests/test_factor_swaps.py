@@ -1,0 +1,130 @@
+"""Factor swaps: collecting frames that change one part of the state at a time, and the additivity loss."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rig.config import ConfigError, load_config
+from rig.data import DatasetError, FrameDataset, collect
+from rig.goal_env import GoalEnvView
+from rig.pretrain import additivity_loss, pretrain, swap_starts
+
+SWAPS = ["data.factor_swaps=0.5"]
+
+
+def swap_config(tmp_path: Path, *overrides: str):
+    return load_config("debug", [f"run_dir={tmp_path / 'run'}", "device=cpu", *SWAPS, *overrides])
+
+
+@pytest.fixture(scope="module")
+def swap_frames(tmp_path_factory: pytest.TempPathFactory) -> FrameDataset:
+    cfg = swap_config(tmp_path_factory.mktemp("swaps"))
+    return collect(cfg.env, cfg.data, seed=0, progress=False)
+
+
+def test_a_swap_changes_one_part_then_the_other_then_both(swap_frames: FrameDataset) -> None:
+    starts = np.concatenate([swap_starts(swap_frames, heldout) for heldout in (False, True)])
+    swap_episodes = np.unique(swap_frames.episodes[swap_frames.swap_role > 0])
+    assert 0 < len(swap_episodes) < swap_frames.episodes.max() + 1, "a share of the episodes swaps"
+    assert len(starts) == 3 * len(swap_episodes), "10 frames per episode: the reset frame and 3 swaps"
+    hand, puck = slice(0, 2), slice(2, 4)
+    for first in starts:
+        reset = swap_frames.states[swap_frames.context_index[first]]
+        one, other, both = swap_frames.states[first : first + 3]
+        assert np.all(swap_frames.swap_role[first : first + 3] == [1, 2, 3])
+        # Each of the first two frames takes one part from the new state and keeps the other from the reset.
+        for kept, taken in ((hand, puck), (puck, hand)):
+            takes_first = np.allclose(one[kept], reset[kept]) and np.allclose(one[taken], both[taken])
+            takes_other = np.allclose(other[kept], reset[kept]) and np.allclose(other[taken], both[taken])
+            assert takes_first != takes_other
+        assert not np.allclose(one, other)
+    assert np.all(swap_frames.swap_role[~np.isin(swap_frames.episodes, swap_episodes)] == 0)
+
+
+def test_without_swaps_the_dataset_and_its_record_are_as_before(tmp_path: Path) -> None:
+    cfg = load_config("debug", [f"run_dir={tmp_path}"])
+    frames = collect(cfg.env, cfg.data, seed=0, progress=False)
+    assert "factor_swaps" not in frames.meta["data"], "datasets from before the setting still match"
+    assert not frames.swap_role.any()
+    # A dataset saved before swap_role existed loads with zeros in its place.
+    path = tmp_path / "frames.npz"
+    frames.save(path)
+    with np.load(path) as archive:
+        older = {name: archive[name] for name in archive.files if name != "swap_role"}
+    np.savez(path, **older)
+    loaded = FrameDataset.load(path)
+    assert loaded.swap_role.dtype == np.int8 and not loaded.swap_role.any()
+    assert np.array_equal(loaded.images, frames.images)
+
+
+def test_an_env_with_one_state_factor_cannot_swap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(GoalEnvView, "state_factors", lambda self: {"state": slice(0, 4)})
+    cfg = swap_config(tmp_path)
+    with pytest.raises(DatasetError, match="at least two state_factors"):
+        collect(cfg.env, cfg.data, seed=0, progress=False)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data.frames_per_episode=9"], "frames_per_episode - 1 must be a multiple of 3"),
+        (["data.factor_swaps=1.5"], "data.factor_swaps must be in"),
+        (["data.factor_swaps=0", "vae.additivity_weight=10"], "set data.factor_swaps > 0 too"),
+        (["vae.additivity_weight=-1"], "vae.additivity_weight must be finite and >= 0"),
+        (["vae.kind=supervised", "vae.additivity_weight=1"], "needs vae.kind=beta_vae or cc_vae"),
+    ],
+)
+def test_swap_settings_are_checked(tmp_path: Path, overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        swap_config(tmp_path, *overrides)
+
+
+class Flatten(nn.Module):
+    """An encoder whose z is the first pixels of the frame times ``scale``: additive in the images."""
+
+    z_dim, context_dim = 5, 0
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def encode(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.scale * x.flatten(1)[:, : self.z_dim + 2]
+
+
+def test_the_additivity_loss_is_zero_for_a_code_that_adds_up_and_scale_free() -> None:
+    generator = torch.Generator().manual_seed(0)
+    start, first, other = (torch.rand(4, 3, 8, 8, generator=generator) for _ in range(3))
+    added = first + other - start
+    assert float(additivity_loss(Flatten(), start, first, other, added)) == pytest.approx(0.0, abs=1e-10)
+    bent = added + 0.5 * torch.rand(4, 3, 8, 8, generator=generator)
+    loss = float(additivity_loss(Flatten(), start, first, other, bent))
+    assert loss > 0.01
+    assert float(additivity_loss(Flatten(10.0), start, first, other, bent)) == pytest.approx(loss, rel=1e-4)
+
+
+def test_pretraining_with_the_additivity_loss_logs_it(tmp_path: Path, swap_frames: FrameDataset) -> None:
+    cfg = swap_config(tmp_path, "vae.kind=cc_vae", "vae.additivity_weight=100")
+    pretrain(cfg, swap_frames, tmp_path / "pretrain", progress=False)
+    with open(tmp_path / "pretrain" / "progress.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == cfg.vae.epochs
+    for row in rows:
+        assert float(row["train/additivity"]) >= 0 and float(row["heldout/additivity"]) >= 0
+        # the held-out loss that picks best.pt stays the VAE's own, without the additivity term
+        parts = ("heldout/recon", "heldout/recon_context")
+        own = sum(float(row[key]) for key in parts) + cfg.vae.beta * float(row["heldout/kl"])
+        assert float(row["heldout/loss"]) == pytest.approx(own, rel=1e-4)
+
+
+def test_the_additivity_loss_without_swaps_in_the_frames_is_refused(tmp_path: Path) -> None:
+    cfg = swap_config(tmp_path, "vae.additivity_weight=1")
+    frames = collect(load_config("debug").env, load_config("debug").data, seed=0, progress=False)
+    with pytest.raises(ConfigError, match="holds none in training"):
+        pretrain(cfg, frames, tmp_path / "pretrain", progress=False)
