@@ -211,11 +211,13 @@ def collect(
         teleport = rng.random() < data_cfg.teleport_fraction and view.teleports
         start = len(columns["states"])
         reset_state = np.asarray(obs["achieved_goal"], dtype=np.float64)
-        frames = _swap_frames(view, factors, reset_state, per_episode, rng) if swap else None
+        frames: list[np.ndarray] = []
         state = reset_state
         for step in range(per_episode):
             role = 0
-            if frames is not None and step > 0:
+            if swap and step > 0:
+                if step == 1:  # drawn after the reset frame is rendered: drawing them teleports the env
+                    frames = _swap_frames(view, factors, reset_state, per_episode, rng)
                 state, role = frames[step - 1], SWAP_ROLES[(step - 1) % 3]
                 view.set_to_state(state)
             elif step > 0:

@@ -47,6 +47,19 @@ def test_a_swap_changes_one_part_then_the_other_then_both(swap_frames: FrameData
     assert np.all(swap_frames.swap_role[~np.isin(swap_frames.episodes, swap_episodes)] == 0)
 
 
+def test_every_frame_of_a_swap_episode_shows_its_recorded_state(swap_frames: FrameDataset) -> None:
+    from rig.envs import make_env
+
+    env = make_env(load_config("debug").env)
+    view = GoalEnvView(env)
+    env.reset(seed=0)
+    episode = swap_frames.episodes[np.flatnonzero(swap_frames.swap_role)[0]]
+    for index in np.flatnonzero(swap_frames.episodes == episode):
+        view.set_to_state(swap_frames.states[index].astype(np.float64))
+        assert np.array_equal(env.render(), swap_frames.images[index]), index
+    env.close()
+
+
 def test_without_swaps_the_dataset_and_its_record_are_as_before(tmp_path: Path) -> None:
     cfg = load_config("debug", [f"run_dir={tmp_path}"])
     frames = collect(cfg.env, cfg.data, seed=0, progress=False)
