@@ -149,6 +149,7 @@ def per_seed(points: list[Point]) -> list[str]:
 
 def plot(points: list[Point], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -188,6 +189,9 @@ def plot(points: list[Point], path: Path) -> None:
         elif reference is not None:
             axis.axhline(reference, color="grey", linestyle="--", label=reference_label)
         axis.set_xscale("log")
+        ticks = sorted({point.images / 1e6 for point in points})
+        axis.set_xticks(ticks, [f"{tick:.2f}" for tick in ticks])
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         axis.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     for axis in axes[1:]:
