@@ -146,6 +146,11 @@ class VAEConfig:
     posterior mean of z, ||mu(s') - mu(s00 with one part from s') - mu(s00 with the other) + mu(s00)||^2
     over ||mu(s') - mu(s00)||^2, 0 when moving both parts moves z by the sum of the parts' moves. It asks
     for the additive code that the multi-colour VAEs lack (docs: CC-RIG); 0 leaves the loss as it was"""
+    orthogonality_weight: float = 0.0
+    """weight of the orthogonality loss on the same factor swaps: with a and b the moves of the z posterior
+    mean when one part, then the other, is taken from s', (2 a.b / (|a|^2 + |b|^2))^2, 0 when the parts move
+    z in orthogonal directions. With the additivity loss, it asks for a code in which the latent distance
+    splits between the parts as the true state's does (interaction 1); 0 leaves the loss as it was"""
 
     @property
     def is_oracle(self) -> bool:
@@ -492,6 +497,14 @@ def _vae_checks(vae: VAEConfig) -> Checks:
             "vae.additivity_weight needs vae.kind=beta_vae or cc_vae",
         ),
         (
+            math.isfinite(vae.orthogonality_weight) and vae.orthogonality_weight >= 0.0,
+            "vae.orthogonality_weight must be finite and >= 0",
+        ),
+        (
+            vae.orthogonality_weight == 0.0 or vae.kind in ("beta_vae", "cc_vae"),
+            "vae.orthogonality_weight needs vae.kind=beta_vae or cc_vae",
+        ),
+        (
             vae.z_augment == "none" or vae.kind == "cc_vae",
             f"vae.z_augment={vae.z_augment} needs vae.kind=cc_vae: only the CC-VAE has a context c to carry "
             "the appearance hidden from z",
@@ -522,9 +535,10 @@ def _agent_checks(agent: AgentConfig) -> Checks:
 def _swap_checks(config: Config) -> Checks:
     return [
         (
-            config.vae.additivity_weight == 0.0 or config.data.factor_swaps > 0.0,
-            "vae.additivity_weight trains on factor swaps: set data.factor_swaps > 0 too",
+            getattr(config.vae, name) == 0.0 or config.data.factor_swaps > 0.0,
+            f"vae.{name} trains on factor swaps: set data.factor_swaps > 0 too",
         )
+        for name in ("additivity_weight", "orthogonality_weight")
     ]
 
 
@@ -639,6 +653,7 @@ UNSET_NEUTRAL: dict[str, Any] = {
     "env.frame_stack": 1,
     "data.factor_swaps": 0.0,
     "vae.additivity_weight": 0.0,
+    "vae.orthogonality_weight": 0.0,
 }
 """settings that change nothing at these values, and are left out of the settings a run records (an empty
 env.kwargs flattens to no key at all)"""

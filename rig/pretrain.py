@@ -258,6 +258,35 @@ def swap_starts(dataset: FrameDataset, heldout: bool) -> np.ndarray:
     return first[complete & same_episode]
 
 
+def swap_losses(
+    rep: RepresentationModule,
+    start: torch.Tensor,
+    first_part: torch.Tensor,
+    other_part: torch.Tensor,
+    both: torch.Tensor,
+    contexts: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The factor swaps' losses on the z posterior means, mean over swaps; with s00 the start, s' the state
+    both parts come from, a = mu(first) - mu(s00) and b = mu(other) - mu(s00) the parts' moves:
+
+    - ``additivity``: ||mu(s') - mu(s00) - a - b||^2 / ||mu(s') - mu(s00)||^2, 0 for a code that moves by
+      the sum of the parts' moves (``rig.reward_geometry`` measures the same of the latent the agent sees);
+    - ``overlap``: (2 a.b / (|a|^2 + |b|^2))^2, 0 when the parts move z in orthogonal directions, 1 when
+      they move it the same way by the same amount. For an additive code the latent distance then splits
+      between the parts as the sum of their squared moves, a reward interaction of 1.
+
+    Both are scale-free. ``contexts`` are the CC-VAE's context frames.
+    """
+    context = contexts if rep.context_dim else None
+    mus = [rep.encode(x, context=context)[:, : rep.z_dim] for x in (start, first_part, other_part, both)]
+    first, other, whole = mus[1] - mus[0], mus[2] - mus[0], mus[3] - mus[0]
+    residual = whole - first - other
+    additivity = residual.pow(2).sum(dim=1) / (whole.pow(2).sum(dim=1) + 1e-6)
+    parts = first.pow(2).sum(dim=1) + other.pow(2).sum(dim=1)
+    overlap = (2.0 * (first * other).sum(dim=1) / (parts + 1e-6)).pow(2)
+    return {"additivity": additivity.mean(), "overlap": overlap.mean()}
+
+
 def additivity_loss(
     rep: RepresentationModule,
     start: torch.Tensor,
@@ -266,15 +295,8 @@ def additivity_loss(
     both: torch.Tensor,
     contexts: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """How far the z posterior means of factor swaps are from adding up, mean over swaps: with s00 the
-    start, s' the state both parts come from, ||mu(s') - mu(first) - mu(other) + mu(s00)||^2 over
-    ||mu(s') - mu(s00)||^2; 0 for a code that moves by the sum of the parts' moves (``rig.reward_geometry``
-    measures the same of the latent the agent sees). ``contexts`` are the CC-VAE's context frames."""
-    context = contexts if rep.context_dim else None
-    mus = [rep.encode(x, context=context)[:, : rep.z_dim] for x in (start, first_part, other_part, both)]
-    residual = mus[3] - mus[1] - mus[2] + mus[0]
-    whole = mus[3] - mus[0]
-    return (residual.pow(2).sum(dim=1) / (whole.pow(2).sum(dim=1) + 1e-6)).mean()
+    """``swap_losses``' additivity alone."""
+    return swap_losses(rep, start, first_part, other_part, both, contexts)["additivity"]
 
 
 class _Batch(NamedTuple):
@@ -307,10 +329,10 @@ class _Trainer:
         self.swaps = {
             heldout: torch.from_numpy(swap_starts(dataset, heldout)).to(device) for heldout in (False, True)
         }
-        if cfg.vae.additivity_weight > 0 and not len(self.swaps[False]):
+        if self.swap_weights and not len(self.swaps[False]):
             raise ConfigError(
-                f"vae.additivity_weight trains on factor swaps, and {dataset.origin} holds none in training: "
-                "collect with data.factor_swaps > 0"
+                f"vae.additivity_weight and vae.orthogonality_weight train on factor swaps, and "
+                f"{dataset.origin} holds none in training: collect with data.factor_swaps > 0"
             )
         self.fingerprint = fingerprint(cfg, len(dataset), dataset.meta)
         self.history: list[dict[str, float]] = []
@@ -369,16 +391,17 @@ class _Trainer:
         order = self.train_index[torch.randperm(len(self.train_index), generator=generator).to(self.device)]
         totals: dict[str, float] = defaultdict(float)
         kl_weight = self.kl_weight(epoch)
-        weight = self.cfg.vae.additivity_weight
+        weights = self.swap_weights
         swaps_per_batch = max(1, self.cfg.vae.batch_size // 4)
         start = time.perf_counter()
         for batch_number, index in enumerate(order.split(self.cfg.vae.batch_size)):
             loss, metrics = self._loss(self._batch(index), kl_weight)
-            if weight > 0:
+            if weights:
                 drawn = torch.randint(len(self.swaps[False]), (swaps_per_batch,), generator=generator)
-                additivity = self._additivity(self.swaps[False][drawn.to(self.device)])
-                loss = loss + weight * additivity
-                metrics["additivity"] = float(additivity.detach())
+                terms = self._swap_losses(self.swaps[False][drawn.to(self.device)])
+                for name, weight in weights.items():
+                    loss = loss + weight * terms[name]
+                    metrics[name] = float(terms[name].detach())
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -404,17 +427,23 @@ class _Trainer:
         warmup = self.cfg.vae.kl_warmup_epochs
         return min(1.0, (epoch + 1) / warmup) if warmup > 0 else 1.0
 
-    def _additivity(self, starts: torch.Tensor) -> torch.Tensor:
-        """``additivity_loss`` of the factor swaps beginning at frames ``starts``; their start is the
-        episode's reset frame, which is also the CC-VAE's context."""
+    @property
+    def swap_weights(self) -> dict[str, float]:
+        """The factor swaps' losses that train, by ``swap_losses`` name, with their weights."""
+        weights = {"additivity": self.cfg.vae.additivity_weight, "overlap": self.cfg.vae.orthogonality_weight}
+        return {name: weight for name, weight in weights.items() if weight > 0}
+
+    def _swap_losses(self, starts: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``swap_losses`` of the factor swaps beginning at frames ``starts``; their start is the episode's
+        reset frame, which is also the CC-VAE's context."""
         start = self._batch(self.context_index[starts]).images
         first, other, both = (self._batch(starts + offset).images for offset in (0, 1, 2))
-        return additivity_loss(self.model, start, first, other, both, contexts=start)
+        return swap_losses(self.model, start, first, other, both, contexts=start)
 
     @torch.no_grad()
     def _heldout_metrics(self) -> dict[str, float]:
-        """The held-out loss that picks ``best.pt`` (the VAE's own, without the additivity term) and its
-        parts; with the additivity loss on, its value on the held-out swaps too."""
+        """The held-out loss that picks ``best.pt`` (the VAE's own, without the swap losses) and its parts;
+        with a swap loss on, both swap losses on the held-out swaps too."""
         self.model.eval()
         totals: dict[str, float] = defaultdict(float)
         for index in self.heldout_index.split(512):
@@ -423,9 +452,12 @@ class _Trainer:
                 totals[key] += value * len(index)
         heldout = {f"heldout/{key}": value / len(self.heldout_index) for key, value in totals.items()}
         swaps = self.swaps[True]
-        if self.cfg.vae.additivity_weight > 0 and len(swaps):
-            values = [float(self._additivity(starts)) * len(starts) for starts in swaps.split(512)]
-            heldout["heldout/additivity"] = sum(values) / len(swaps)
+        if self.swap_weights and len(swaps):
+            sums: dict[str, float] = defaultdict(float)
+            for starts in swaps.split(512):
+                for name, term in self._swap_losses(starts).items():
+                    sums[name] += float(term) * len(starts)
+            heldout.update({f"heldout/{name}": value / len(swaps) for name, value in sums.items()})
         return heldout
 
     def _save(self, epoch: int, heldout_loss: float) -> None:

@@ -1,4 +1,4 @@
-"""Factor swaps: collecting frames that change one part of the state at a time, and the additivity loss."""
+"""Factor swaps: collecting frames that change one part of the state at a time, and the losses on them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 from rig.config import ConfigError, load_config
 from rig.data import DatasetError, FrameDataset, collect
 from rig.goal_env import GoalEnvView
-from rig.pretrain import additivity_loss, pretrain, swap_starts
+from rig.pretrain import additivity_loss, pretrain, swap_losses, swap_starts
 
 SWAPS = ["data.factor_swaps=0.5"]
 
@@ -91,6 +91,9 @@ def test_an_env_with_one_state_factor_cannot_swap(tmp_path: Path, monkeypatch: p
         (["data.factor_swaps=0", "vae.additivity_weight=10"], "set data.factor_swaps > 0 too"),
         (["vae.additivity_weight=-1"], "vae.additivity_weight must be finite and >= 0"),
         (["vae.kind=supervised", "vae.additivity_weight=1"], "needs vae.kind=beta_vae or cc_vae"),
+        (["data.factor_swaps=0", "vae.orthogonality_weight=1"], "orthogonality_weight trains on factor"),
+        (["vae.orthogonality_weight=nan"], "vae.orthogonality_weight must be finite and >= 0"),
+        (["vae.kind=state", "vae.orthogonality_weight=1"], "orthogonality_weight needs vae.kind=beta_vae"),
     ],
 )
 def test_swap_settings_are_checked(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -120,6 +123,42 @@ def test_the_additivity_loss_is_zero_for_a_code_that_adds_up_and_scale_free() ->
     loss = float(additivity_loss(Flatten(), start, first, other, bent))
     assert loss > 0.01
     assert float(additivity_loss(Flatten(10.0), start, first, other, bent)) == pytest.approx(loss, rel=1e-4)
+
+
+def test_the_overlap_is_zero_for_orthogonal_moves_one_for_equal_ones_and_scale_free() -> None:
+    start = torch.zeros(2, 3, 8, 8)
+    first, other, across = start.clone(), start.clone(), start.clone()
+    first[:, 0, 0, 0] = 1.0
+    other[:, 0, 0, 1] = 0.3  # orthogonal to first's move, and smaller
+    across[:, 0, 0, :2] = torch.tensor([1.0, 1.0])  # 45 degrees from first's move, as long as sqrt(2)
+    for scale in (1.0, 10.0):
+        encoder = Flatten(scale)
+        losses = swap_losses(encoder, start, first, other, first + other)
+        assert float(losses["overlap"]) == pytest.approx(0.0, abs=1e-10)
+        assert float(losses["additivity"]) == pytest.approx(0.0, abs=1e-10)
+        assert float(swap_losses(encoder, start, first, first, 2 * first)["overlap"]) == pytest.approx(1.0)
+        # 2 a.b / (|a|^2 + |b|^2) = 2 * 1 / (1 + 2)
+        assert float(swap_losses(encoder, start, first, across, first + across)["overlap"]) == pytest.approx(
+            (2.0 / 3.0) ** 2, rel=1e-5
+        )
+    # The additivity loss alone is unchanged by the overlap's company.
+    assert float(additivity_loss(Flatten(), start, first, other, first)) == pytest.approx(
+        float(swap_losses(Flatten(), start, first, other, first)["additivity"])
+    )
+
+
+def test_pretraining_with_the_orthogonality_loss_alone_logs_both_held_out(
+    tmp_path: Path, swap_frames: FrameDataset
+) -> None:
+    cfg = swap_config(tmp_path, "vae.kind=cc_vae", "vae.orthogonality_weight=100")
+    pretrain(cfg, swap_frames, tmp_path / "pretrain", progress=False)
+    with open(tmp_path / "pretrain" / "progress.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == cfg.vae.epochs
+    assert "train/additivity" not in rows[0], "only the losses that train are logged in training"
+    for row in rows:
+        assert 0 <= float(row["train/overlap"]) <= 1 and 0 <= float(row["heldout/overlap"]) <= 1
+        assert float(row["heldout/additivity"]) >= 0
 
 
 def test_pretraining_with_the_additivity_loss_logs_it(tmp_path: Path, swap_frames: FrameDataset) -> None:

@@ -180,10 +180,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     load_representation(tmp_path / "run" / "best.pt")
 
 
-def test_interrupted_pretraining_with_the_additivity_loss_resumes_to_the_same_weights(
+def test_interrupted_pretraining_with_the_swap_losses_resumes_to_the_same_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The swaps each batch adds are drawn from the epoch's generator, so a resumed run draws the same."""
-    cfg = debug_config(tmp_path, "vae.epochs=3", "data.factor_swaps=0.5", "vae.additivity_weight=50")
+    swap = ["data.factor_swaps=0.5", "vae.additivity_weight=50", "vae.orthogonality_weight=20"]
+    cfg = debug_config(tmp_path, "vae.epochs=3", *swap)
     swaps = collect(cfg.env, cfg.data, seed=0, progress=False)
     assert_interrupted_pretraining_resumes_exactly(cfg, swaps, tmp_path, monkeypatch)
