@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from rig import reward_geometry
 from rig.config import EnvConfig, VAEConfig
 from rig.pretrain import make_representation
 from rig.reward_geometry import (
+    RESOLUTION_RADII,
     displacement_geometry,
+    near_goal_distances,
     part_interaction,
+    ranked_above,
     reward_geometry_metrics,
     reward_part_shares,
 )
@@ -72,3 +76,34 @@ def test_displacement_geometry_separates_opposed_parts_from_non_additive_ones() 
     # Moving both lands elsewhere than the sum of the moves: non-additive.
     bent = displacement_geometry(start, hand, moved, np.array([1.0, 2.0, 1.5]))
     assert bent["part_nonadditivity"] == pytest.approx(1.5 / np.linalg.norm([1.0, 2.0, 1.5]))
+
+
+def test_near_goal_distances_move_one_part_by_each_radius(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a code that is the true state (offset to the goal image's latent), every latent distance is the
+    distance the part was moved, and scenes the env refuses are NaN."""
+
+    def true_state(env, context, hand, puck):  # type: ignore[no-untyped-def]
+        env.push.set_state(hand, puck)  # raises for overlapping parts and off-table objects, as encoding does
+        return env.latent_goal + np.r_[hand, puck] - env.push.goal
+
+    monkeypatch.setattr(reward_geometry, "encode_scene", true_state)
+    rep = make_representation(VAEConfig(kind="beta_vae", z_dim=4), 48).eval()
+    distances = near_goal_distances(EnvConfig(), rep, "train", goals=10, seed=5, directions=6)
+    np.testing.assert_allclose(distances["start"], distances["true_start"], rtol=1e-5)
+    for part in ("hand", "object"):
+        for r in RESOLUTION_RADII:
+            moved = distances[f"{part}_{r:g}"]
+            assert moved.shape == (10, 6)
+            measured = moved[np.isfinite(moved)]
+            assert len(measured) > 30
+            np.testing.assert_allclose(measured, r, rtol=1e-5)
+    assert ranked_above(distances["object_0.04"], distances["object_0.02"]) == 1.0
+    # Moving the hand 4 cm towards an object 7 cm away puts them in contact: such scenes are left out.
+    assert np.isnan(distances["hand_0.04"]).any() or np.isnan(distances["object_0.04"]).any()
+
+
+def test_ranked_above_counts_pairs_within_each_goal_and_ties_as_half() -> None:
+    farther = np.array([[2.0, 3.0, np.nan], [1.0, 1.0, 1.0]])
+    nearer = np.array([[1.0, 2.5, 9.0], [1.0, np.nan, 0.0]])
+    # goal 0: 2>1, 2<2.5, 2<9, 3>1, 3>2.5, 3<9: 3 of 6; goal 1: three ties with 1.0 (1.5) and three wins
+    assert ranked_above(farther, nearer) == pytest.approx((3 + 1.5 + 3) / 12)

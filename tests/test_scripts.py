@@ -516,3 +516,19 @@ def test_rediagnose_recomputes_a_budgets_metrics_as_pretraining_wrote_them(tmp_p
     assert sorted(p.name for p in (run / "pretrain").glob("*.png")) == grids
     with pytest.raises(SystemExit, match="best_epochs3.pt is missing"):
         rediagnose.rediagnose(run, epochs=3)
+
+
+def test_reward_resolution_pays_the_true_state_one_and_an_underpaid_part_less() -> None:
+    resolution = load_script("reward_resolution")
+    radii = (0.01, 0.02)
+    true_start = np.array([[0.2], [0.1]])
+    latent_start = 3.0 * true_start  # 3 latent units per metre over the whole task
+    distances = {"start": latent_start, "true_start": true_start}
+    for r in radii:
+        distances[f"hand_{r:g}"] = np.full((2, 4), 3.0 * r)
+        distances[f"object_{r:g}"] = np.full((2, 4), 1.5 * r)  # the object's error paid at half the rate
+    distances["object_0.02"][0, 0] = np.nan
+    rows = {row["part"]: row for row in resolution.resolution_rows(distances, radii)}
+    assert rows["hand"]["pay 1 cm"] == pytest.approx(1.0) and rows["hand"]["pay 2 cm"] == pytest.approx(1.0)
+    assert rows["object"]["pay 2 cm"] == pytest.approx(0.5)
+    assert rows["object"]["ranked 2 > 1 cm"] == 1.0

@@ -1,0 +1,75 @@
+"""Does the latent reward still pay for the last centimetres? Near-goal scenes, one part moved at a time.
+
+For each run's representation and its seeded real goals (``eval.seed`` onwards, the evaluation palette),
+the goal scene is teleported with one part, the hand or the object, moved 1, 2 and 4 cm from its goal in
+8 directions (``rig.reward_geometry.near_goal_distances``). It prints, per part:
+
+- **pay at r**: the latent distance to the goal image's latent, as a share of the goal's latent distance
+  from its reset scene, over r as a share of the true distance from the reset scene. 1 pays the part's
+  error as the true state does, in proportion to the whole task; below 1 the reward underpays it;
+- **ranked**: the chance that a scene moved farther (2 against 1 cm, 4 against 2 cm) has the larger
+  latent distance, within the same goal; 1 separates them always, 0.5 never.
+
+A reward that pays the object's last centimetres less than the hand's asks the agent to hold the hand
+still at its goal rather than push the object the last bit.
+
+    python3 scripts/reward_resolution.py runs/rig/seed0 runs/rig_multicolor/seed0 --goals 50
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from rig.representation import load_representation
+from rig.reward_geometry import RESOLUTION_RADII, near_goal_distances, ranked_above
+from rig.rundir import RunDir
+from rig.stages import stored_config
+
+Array = np.ndarray
+
+
+def resolution_rows(distances: dict[str, Array], radii: tuple[float, ...]) -> list[dict[str, float | str]]:
+    """One row per part: the pay at each radius and the ranking of each radius against the one before."""
+    scale = distances["start"] / distances["true_start"]  # latent distance per metre of the whole task
+    rows: list[dict[str, float | str]] = []
+    for part in ("hand", "object"):
+        row: dict[str, float | str] = {"part": part}
+        for r in radii:
+            row[f"pay {r * 100:g} cm"] = float(np.nanmean(distances[f"{part}_{r:g}"] / (r * scale)))
+        for near, far in zip(radii, radii[1:], strict=False):
+            row[f"ranked {far * 100:g} > {near * 100:g} cm"] = ranked_above(
+                distances[f"{part}_{far:g}"], distances[f"{part}_{near:g}"]
+            )
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories with a pretrained representation")
+    parser.add_argument("--goals", type=int, default=50, help="seeded real goals per run")
+    args = parser.parse_args()
+    header: list[str] = []
+    for run_dir in args.runs:
+        cfg = stored_config(run_dir)
+        best = RunDir(run_dir).pretrain_dir.best
+        if not best.is_file():
+            raise SystemExit(f"reward_resolution.py: {best} is missing; pretrain the run first")
+        rep = load_representation(best, map_location="cpu").eval()
+        distances = near_goal_distances(cfg.env, rep, cfg.env.eval_palette, args.goals, cfg.eval.seed)
+        for row in resolution_rows(distances, RESOLUTION_RADII):
+            if not header:
+                header = ["run", "goals", *row]
+                print("| " + " | ".join(header) + " |")
+                print("|" + "---|" * len(header))
+            cells = [str(run_dir), str(len(distances["start"]))]
+            cells += [value if isinstance(value, str) else f"{value:.2f}" for value in row.values()]
+            print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
