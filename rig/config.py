@@ -88,9 +88,10 @@ class DataConfig:
     heldout_fraction: float = 0.1
     """share of episodes kept out of training for diagnostics"""
     factor_swaps: float = 0.0
-    """share of episodes collected as factor swaps, for ``vae.additivity_weight``: after the reset frame
-    (state s00, the context), triples of teleported frames s00 with one part of the env's state factors
-    taken from a new random state s', s00 with the other part taken from s', and s' itself (``rig.data``).
+    """share of episodes collected as factor swaps, for ``vae.additivity_weight`` and
+    ``vae.orthogonality_weight``: after the reset frame (state s00, the context), triples of teleported
+    frames s00 with one part of the env's state factors taken from a new random state s', s00 with the
+    other part taken from s', and s' itself (``rig.data``).
     Needs an env that teleports and declares at least two ``state_factors``, and frames_per_episode - 1 a
     multiple of 3. Swap episodes take the place of teleported and random-action ones"""
 
