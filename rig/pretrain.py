@@ -287,18 +287,6 @@ def swap_losses(
     return {"additivity": additivity.mean(), "overlap": overlap.mean()}
 
 
-def additivity_loss(
-    rep: RepresentationModule,
-    start: torch.Tensor,
-    first_part: torch.Tensor,
-    other_part: torch.Tensor,
-    both: torch.Tensor,
-    contexts: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """``swap_losses``' additivity alone."""
-    return swap_losses(rep, start, first_part, other_part, both, contexts)["additivity"]
-
-
 class _Batch(NamedTuple):
     images: torch.Tensor
     contexts: torch.Tensor | None
