@@ -148,10 +148,11 @@ class VAEConfig:
     over ||mu(s') - mu(s00)||^2, 0 when moving both parts moves z by the sum of the parts' moves. It asks
     for the additive code that the multi-colour VAEs lack (docs: CC-RIG); 0 leaves the loss as it was"""
     orthogonality_weight: float = 0.0
-    """weight of the orthogonality loss on the same factor swaps: with a and b the moves of the z posterior
-    mean when one part, then the other, is taken from s', (2 a.b / (|a|^2 + |b|^2))^2, 0 when the parts move
-    z in orthogonal directions. With the additivity loss, it asks for a code in which the latent distance
-    splits between the parts as the true state's does (interaction 1); 0 leaves the loss as it was"""
+    """weight of the orthogonality loss on the same factor swaps: the squared cosine of the moves of the z
+    posterior mean when one part, then the other, is taken from s' (``rig.pretrain.swap_losses``), 0 when
+    the parts move z in orthogonal directions. With the additivity loss, it asks for a code whose latent
+    distance splits between the parts as the sum of their squared moves (interaction 1); 0 leaves the loss
+    as it was"""
 
     @property
     def is_oracle(self) -> bool:

@@ -129,22 +129,23 @@ def test_the_additivity_loss_is_zero_for_a_code_that_adds_up_and_scale_free() ->
     assert float(additivity_loss(Flatten(10.0), start, first, other, bent)) == pytest.approx(loss, rel=1e-4)
 
 
-def test_the_overlap_is_zero_for_orthogonal_moves_one_for_equal_ones_and_scale_free() -> None:
+def test_the_orthogonality_loss_is_the_squared_cosine_whatever_the_moves_lengths() -> None:
     start = torch.zeros(2, 3, 8, 8)
     first, other, across = start.clone(), start.clone(), start.clone()
     first[:, 0, 0, 0] = 1.0
-    other[:, 0, 0, 1] = 0.3  # orthogonal to first's move, and smaller
-    across[:, 0, 0, :2] = torch.tensor([1.0, 1.0])  # 45 degrees from first's move, as long as sqrt(2)
+    other[:, 0, 0, 1] = 0.3  # orthogonal to first's move, and shorter
+    across[:, 0, 0, :2] = torch.tensor([1.0, 1.0])  # 45 degrees from first's move
     for scale in (1.0, 10.0):
         encoder = Flatten(scale)
         losses = swap_losses(encoder, start, first, other, first + other)
-        assert float(losses["overlap"]) == pytest.approx(0.0, abs=1e-10)
+        assert float(losses["orthogonality"]) == pytest.approx(0.0, abs=1e-10)
         assert float(losses["additivity"]) == pytest.approx(0.0, abs=1e-10)
-        assert float(swap_losses(encoder, start, first, first, 2 * first)["overlap"]) == pytest.approx(1.0)
-        # 2 a.b / (|a|^2 + |b|^2) = 2 * 1 / (1 + 2)
-        assert float(swap_losses(encoder, start, first, across, first + across)["overlap"]) == pytest.approx(
-            (2.0 / 3.0) ** 2, rel=1e-5
-        )
+        angled = swap_losses(encoder, start, first, across, first + across)["orthogonality"]
+        assert float(angled) == pytest.approx(0.5, rel=0.03)  # cos^2 45 degrees, less the 1% floor
+        # Parallel moves cost about 1 however short one of them is: shrinking a part does not pay.
+        for length in (1.0, 0.5):
+            parallel = swap_losses(encoder, start, first, length * first, (1 + length) * first)
+            assert float(parallel["orthogonality"]) == pytest.approx(1.0, abs=0.04)
 
 
 def test_pretraining_with_the_orthogonality_loss_alone_logs_both_held_out(
@@ -157,7 +158,7 @@ def test_pretraining_with_the_orthogonality_loss_alone_logs_both_held_out(
     assert len(rows) == cfg.vae.epochs
     assert "train/additivity" not in rows[0], "only the losses that train are logged in training"
     for row in rows:
-        assert 0 <= float(row["train/overlap"]) <= 1 and 0 <= float(row["heldout/overlap"]) <= 1
+        assert 0 <= float(row["train/orthogonality"]) <= 1 and 0 <= float(row["heldout/orthogonality"]) <= 1
         assert float(row["heldout/additivity"]) >= 0
 
 
