@@ -14,6 +14,8 @@ A reward that pays the object's last centimetres less than the hand's asks the a
 still at its goal rather than push the object the last bit.
 
     python3 scripts/reward_resolution.py runs/rig/seed0 runs/rig_multicolor/seed0 --goals 50
+
+``--epochs N`` measures the weights a pretraining kept for that budget (``best_epochs<N>.pt``).
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run directories with a pretrained representation")
     parser.add_argument("--goals", type=int, default=50, help="seeded real goals per run")
+    parser.add_argument("--epochs", type=int, help="measure the weights of this pretraining budget")
     args = parser.parse_args()
     header: list[str] = []
     for run_dir in args.runs:
         cfg = stored_config(run_dir)
-        best = RunDir(run_dir).pretrain_dir.best
+        pretrain = RunDir(run_dir).pretrain_dir
+        best = pretrain.best if args.epochs is None else pretrain.best_at(args.epochs)
         if not best.is_file():
             raise SystemExit(f"reward_resolution.py: {best} is missing; pretrain the run first")
         rep = load_representation(best, map_location="cpu").eval()
