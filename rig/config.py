@@ -153,6 +153,12 @@ class VAEConfig:
     the parts move z in orthogonal directions. With the additivity loss, it asks for a code whose latent
     distance splits between the parts as the sum of their squared moves (interaction 1); 0 leaves the loss
     as it was"""
+    balance_weight: float = 0.0
+    """weight of the balance loss on the same factor swaps, for an env with two state factors: the squared
+    log ratio of the mean squared z moves of the two factors (``rig.pretrain.swap_losses``), 0 when each
+    moves the latent by as much on average, so that the latent distance weighs the env's factors alike. It
+    reads which factor each swap frame took (recorded at collection), never a position; 0 leaves the loss
+    as it was"""
 
     @property
     def is_oracle(self) -> bool:
@@ -507,6 +513,14 @@ def _vae_checks(vae: VAEConfig) -> Checks:
             "vae.orthogonality_weight needs vae.kind=beta_vae or cc_vae",
         ),
         (
+            math.isfinite(vae.balance_weight) and vae.balance_weight >= 0.0,
+            "vae.balance_weight must be finite and >= 0",
+        ),
+        (
+            vae.balance_weight == 0.0 or vae.kind in ("beta_vae", "cc_vae"),
+            "vae.balance_weight needs vae.kind=beta_vae or cc_vae",
+        ),
+        (
             vae.z_augment == "none" or vae.kind == "cc_vae",
             f"vae.z_augment={vae.z_augment} needs vae.kind=cc_vae: only the CC-VAE has a context c to carry "
             "the appearance hidden from z",
@@ -540,7 +554,7 @@ def _swap_checks(config: Config) -> Checks:
             getattr(config.vae, name) == 0.0 or config.data.factor_swaps > 0.0,
             f"vae.{name} trains on factor swaps: set data.factor_swaps > 0 too",
         )
-        for name in ("additivity_weight", "orthogonality_weight")
+        for name in ("additivity_weight", "orthogonality_weight", "balance_weight")
     ]
 
 
@@ -656,6 +670,7 @@ UNSET_NEUTRAL: dict[str, Any] = {
     "data.factor_swaps": 0.0,
     "vae.additivity_weight": 0.0,
     "vae.orthogonality_weight": 0.0,
+    "vae.balance_weight": 0.0,
 }
 """settings that change nothing at these values, and are left out of the settings a run records (an empty
 env.kwargs flattens to no key at all)"""

@@ -41,8 +41,9 @@ ARRAYS = (
     "object_radius",
     "object_shape",
     "swap_role",
+    "swap_factors",
 )
-OPTIONAL_ARRAYS = ("swap_role",)
+OPTIONAL_ARRAYS = ("swap_role", "swap_factors")
 """arrays that datasets collected before they existed lack: such a dataset loads with zeros in their place"""
 SWAP_ROLES = (1, 2, 3)
 """``swap_role`` of a factor swap's three frames, in order: s00 with one part of the state factors from s',
@@ -76,6 +77,10 @@ class FrameDataset:
     """int64 (N,) index into envs.appearance.SHAPES"""
     swap_role: np.ndarray
     """int8 (N,) the frame's place in a factor swap (``SWAP_ROLES``; ``data.factor_swaps``), 0 outside one"""
+    swap_factors: np.ndarray
+    """int8 (N,) which of the env's state factors a swap frame took from s', a bit per factor in the order
+    ``state_factors`` lists them (hand 1, object 2 on the pushers); 0 outside swaps, and in datasets
+    collected before it was recorded"""
     meta: dict[str, Any] = field(default_factory=dict)
     """the env and data config that made it, and the seed"""
     origin: str = field(default="the dataset", init=False, compare=False)
@@ -211,14 +216,14 @@ def collect(
         teleport = rng.random() < data_cfg.teleport_fraction and view.teleports
         start = len(columns["states"])
         reset_state = np.asarray(obs["achieved_goal"], dtype=np.float64)
-        frames: list[np.ndarray] = []
+        frames: list[tuple[np.ndarray, int]] = []
         state = reset_state
         for step in range(per_episode):
-            role = 0
+            role, taken = 0, 0
             if swap and step > 0:
                 if step == 1:  # drawn after the reset frame is rendered: drawing them teleports the env
                     frames = _swap_frames(view, factors, reset_state, per_episode, rng)
-                state, role = frames[step - 1], SWAP_ROLES[(step - 1) % 3]
+                (state, taken), role = frames[step - 1], SWAP_ROLES[(step - 1) % 3]
                 view.set_to_state(state)
             elif step > 0:
                 state = _advance(env, view, teleport)
@@ -228,6 +233,7 @@ def collect(
             columns["context_index"].append(start)
             columns["heldout"].append(episode in heldout_episodes)
             columns["swap_role"].append(role)
+            columns["swap_factors"].append(taken)
             for name, value in _appearance(view).items():
                 columns[name].append(value)
     env.close()
@@ -257,26 +263,29 @@ def _swap_frames(
     reset: np.ndarray,
     per_episode: int,
     rng: np.random.Generator,
-) -> list[np.ndarray]:
-    """The states of a swap episode after its reset frame: triples (s00 with part A from s', s00 with the
-    other part from s', s') for a new s' and a random split of the factors each time, every state one the
-    env accepts (``set_to_state`` raises for the others)."""
+) -> list[tuple[np.ndarray, int]]:
+    """The states of a swap episode after its reset frame, each with the bits of the factors it took from
+    s' (``FrameDataset.swap_factors``): triples (s00 with part A from s', s00 with the other part from s',
+    s') for a new s' and a random split of the factors each time, every state one the env accepts
+    (``set_to_state`` raises for the others)."""
     names = list(factors)
-    states: list[np.ndarray] = []
+    every = (1 << len(names)) - 1
+    frames: list[tuple[np.ndarray, int]] = []
     for _ in range((per_episode - 1) // 3):
         size = int(rng.integers(1, len(names)))
         part = set(rng.choice(len(names), size=size, replace=False).tolist())
+        bits = sum(1 << index for index in part)
         for _ in range(SWAP_TRIES):
             other = np.asarray(view.sample_state(), dtype=np.float64)
             triple = [reset.copy(), reset.copy(), other]
             for index, name in enumerate(names):
                 triple[0 if index in part else 1][factors[name]] = other[factors[name]]
             if all(_accepted(view, state) for state in triple):
-                states += triple
+                frames += zip(triple, (bits, every & ~bits, every), strict=True)
                 break
         else:
             raise DatasetError(f"collect: no factor swap the env accepts in {SWAP_TRIES} draws of a state")
-    return states
+    return frames
 
 
 def _accepted(view: GoalEnvView, state: np.ndarray) -> bool:
@@ -320,6 +329,7 @@ def _typed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "object_radius": np.float32,
         "object_shape": np.int64,
         "swap_role": np.int8,
+        "swap_factors": np.int8,
     }
     return {name: arrays[name].astype(dtypes[name], copy=False) for name in ARRAYS}
 

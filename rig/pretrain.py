@@ -258,6 +258,21 @@ def swap_starts(dataset: FrameDataset, heldout: bool) -> np.ndarray:
     return first[complete & same_episode]
 
 
+def check_balance_swaps(dataset: FrameDataset) -> None:
+    """Raise unless every swap in ``dataset`` records its factors, and splits an env's two factors."""
+    first = dataset.swap_factors[dataset.swap_role == SWAP_ROLES[0]]
+    if not np.isin(first, (1, 2)).all():
+        reason = (
+            "was collected before swaps recorded which factors they took"
+            if not first.any()
+            else "comes from an env with more than two state factors"
+        )
+        raise ConfigError(
+            f"vae.balance_weight compares the moves of an env's two state factors, and {dataset.origin} "
+            f"{reason}: collect the frames again into a new run_dir"
+        )
+
+
 def swap_losses(
     rep: RepresentationModule,
     start: torch.Tensor,
@@ -265,6 +280,7 @@ def swap_losses(
     other_part: torch.Tensor,
     both: torch.Tensor,
     contexts: torch.Tensor | None = None,
+    first_takes_first_factor: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The factor swaps' losses on the z posterior means, mean over swaps; with s00 the start, s' the state
     both parts come from, a = mu(first) - mu(s00) and b = mu(other) - mu(s00) the parts' moves:
@@ -277,8 +293,13 @@ def swap_losses(
       shrank the object's moves to 3% of the latent distance.) Each |a|^2 and |b|^2 has 1% of the swaps'
       mean squared move added, so that a part that hardly moved in a swap does not dominate the gradient.
 
+    - ``balance``, given ``first_takes_first_factor`` (bool per swap: whether the first part is the one
+      holding the env's first state factor, for an env with two): (log m1 - log m2)^2, with m1 the mean
+      squared move over the swaps of the part holding the first factor and m2 the other's. 0 when each
+      factor moves the latent by as much on average, so that the latent distance weighs them alike.
+
     For an additive code with orthogonal parts the latent distance splits between the parts as the sum of
-    their squared moves, a reward interaction of 1. Both losses are scale-free. ``contexts`` are the
+    their squared moves, a reward interaction of 1. The losses are scale-free. ``contexts`` are the
     CC-VAE's context frames.
     """
     context = contexts if rep.context_dim else None
@@ -289,7 +310,13 @@ def swap_losses(
     lengths = first.pow(2).sum(dim=1), other.pow(2).sum(dim=1)
     floor = 0.01 * (lengths[0] + lengths[1]).mean().detach() / 2 + 1e-12
     cosine_squared = (first * other).sum(dim=1).pow(2) / ((lengths[0] + floor) * (lengths[1] + floor))
-    return {"additivity": additivity.mean(), "orthogonality": cosine_squared.mean()}
+    losses = {"additivity": additivity.mean(), "orthogonality": cosine_squared.mean()}
+    if first_takes_first_factor is not None:
+        takes = first_takes_first_factor[:, None]
+        one, two = torch.where(takes, first, other), torch.where(takes, other, first)
+        ratio = (one.pow(2).sum(dim=1).mean() + 1e-12) / (two.pow(2).sum(dim=1).mean() + 1e-12)
+        losses["balance"] = torch.log(ratio).pow(2)
+    return losses
 
 
 class _Batch(NamedTuple):
@@ -324,9 +351,12 @@ class _Trainer:
         }
         if self.swap_weights and not len(self.swaps[False]):
             raise ConfigError(
-                f"vae.additivity_weight and vae.orthogonality_weight train on factor swaps, and "
+                f"vae.additivity_weight, orthogonality_weight and balance_weight train on factor swaps, and "
                 f"{dataset.origin} holds none in training: collect with data.factor_swaps > 0"
             )
+        self.swap_factors = torch.from_numpy(dataset.swap_factors.astype(np.int64)).to(device)
+        if cfg.vae.balance_weight > 0:
+            check_balance_swaps(dataset)
         self.fingerprint = fingerprint(cfg, len(dataset), dataset.meta)
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.train_seconds, self.images_seen = 0, math.inf, 0.0, 0
@@ -426,6 +456,7 @@ class _Trainer:
         weights = {
             "additivity": self.cfg.vae.additivity_weight,
             "orthogonality": self.cfg.vae.orthogonality_weight,
+            "balance": self.cfg.vae.balance_weight,
         }
         return {name: weight for name, weight in weights.items() if weight > 0}
 
@@ -434,7 +465,10 @@ class _Trainer:
         reset frame, which is also the CC-VAE's context."""
         start = self._batch(self.context_index[starts]).images
         first, other, both = (self._batch(starts + offset).images for offset in (0, 1, 2))
-        return swap_losses(self.model, start, first, other, both, contexts=start)
+        takes = (self.swap_factors[starts] & 1) > 0 if self.cfg.vae.balance_weight > 0 else None
+        return swap_losses(
+            self.model, start, first, other, both, contexts=start, first_takes_first_factor=takes
+        )
 
     @torch.no_grad()
     def _heldout_metrics(self) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,12 @@ def test_a_swap_changes_one_part_then_the_other_then_both(swap_frames: FrameData
             takes_other = np.allclose(other[kept], reset[kept]) and np.allclose(other[taken], both[taken])
             assert takes_first != takes_other
         assert not np.allclose(one, other)
-    assert np.all(swap_frames.swap_role[~np.isin(swap_frames.episodes, swap_episodes)] == 0)
+        # Each frame records the factors it took from s' (hand bit 1, object bit 2).
+        bits = swap_frames.swap_factors[first : first + 3]
+        takes_hand = not np.allclose(one[hand], reset[hand])
+        assert bits.tolist() == ([1, 2, 3] if takes_hand else [2, 1, 3])
+    outside = ~np.isin(swap_frames.episodes, swap_episodes)
+    assert np.all(swap_frames.swap_role[outside] == 0) and np.all(swap_frames.swap_factors[outside] == 0)
 
 
 def test_every_frame_of_a_swap_episode_shows_its_recorded_state(swap_frames: FrameDataset) -> None:
@@ -69,10 +75,11 @@ def test_without_swaps_the_dataset_and_its_record_are_as_before(tmp_path: Path) 
     path = tmp_path / "frames.npz"
     frames.save(path)
     with np.load(path) as archive:
-        older = {name: archive[name] for name in archive.files if name != "swap_role"}
+        older = {name: archive[name] for name in archive.files if name not in ("swap_role", "swap_factors")}
     np.savez(path, **older)
     loaded = FrameDataset.load(path)
     assert loaded.swap_role.dtype == np.int8 and not loaded.swap_role.any()
+    assert loaded.swap_factors.dtype == np.int8 and not loaded.swap_factors.any()
     assert np.array_equal(loaded.images, frames.images)
 
 
@@ -94,6 +101,8 @@ def test_an_env_with_one_state_factor_cannot_swap(tmp_path: Path, monkeypatch: p
         (["data.factor_swaps=0", "vae.orthogonality_weight=1"], "orthogonality_weight trains on factor"),
         (["vae.orthogonality_weight=nan"], "vae.orthogonality_weight must be finite and >= 0"),
         (["vae.kind=state", "vae.orthogonality_weight=1"], "orthogonality_weight needs vae.kind=beta_vae"),
+        (["data.factor_swaps=0", "vae.balance_weight=1"], "balance_weight trains on factor"),
+        (["vae.balance_weight=-2"], "vae.balance_weight must be finite and >= 0"),
     ],
 )
 def test_swap_settings_are_checked(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -146,6 +155,41 @@ def test_the_orthogonality_loss_is_the_squared_cosine_whatever_the_moves_lengths
         for length in (1.0, 0.5):
             parallel = swap_losses(encoder, start, first, length * first, (1 + length) * first)
             assert float(parallel["orthogonality"]) == pytest.approx(1.0, abs=0.04)
+
+
+def test_the_balance_loss_compares_the_factors_mean_squared_moves_scale_free() -> None:
+    start = torch.zeros(4, 3, 8, 8)
+    first, other = start.clone(), start.clone()
+    first[:, 0, 0, 0] = torch.tensor([1.0, 2.0, 1.0, 2.0])
+    other[:, 0, 0, 1] = torch.tensor([2.0, 1.0, 2.0, 1.0])
+    # The first part holds the first factor in swaps 0 and 2: its moves are 1, 1, 1, 1 long (the others
+    # 2 each), a ratio of mean squared moves of 1 / 4.
+    takes = torch.tensor([True, False, True, False])
+    for scale in (1.0, 10.0):
+        losses = swap_losses(
+            Flatten(scale), start, first, other, first + other, first_takes_first_factor=takes
+        )
+        assert float(losses["balance"]) == pytest.approx(np.log(4.0) ** 2, rel=1e-5)
+    # Each factor moving 1.5 on average in squares: balanced.
+    even = torch.tensor([True, True, False, False])
+    assert float(
+        swap_losses(Flatten(), start, first, other, first + other, first_takes_first_factor=even)["balance"]
+    ) == pytest.approx(0.0, abs=1e-10)
+    assert "balance" not in swap_losses(Flatten(), start, first, other, first + other)
+
+
+def test_pretraining_with_the_balance_loss_logs_it_and_refuses_swaps_without_factors(
+    tmp_path: Path, swap_frames: FrameDataset
+) -> None:
+    cfg = swap_config(tmp_path, "vae.kind=cc_vae", "vae.balance_weight=10")
+    pretrain(cfg, swap_frames, tmp_path / "pretrain", progress=False)
+    with open(tmp_path / "pretrain" / "progress.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert all(float(row["train/balance"]) >= 0 and float(row["heldout/balance"]) >= 0 for row in rows)
+    older = replace(swap_frames, swap_factors=np.zeros_like(swap_frames.swap_factors))
+    with pytest.raises(ConfigError, match="before swaps recorded which factors they took"):
+        pretrain(cfg, older, tmp_path / "older", progress=False)
+    assert not (tmp_path / "older" / "last.pt").exists()
 
 
 def test_pretraining_with_the_orthogonality_loss_alone_logs_both_held_out(

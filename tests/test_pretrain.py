@@ -184,7 +184,12 @@ def test_interrupted_pretraining_with_the_swap_losses_resumes_to_the_same_weight
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The swaps each batch adds are drawn from the epoch's generator, so a resumed run draws the same."""
-    swap = ["data.factor_swaps=0.5", "vae.additivity_weight=50", "vae.orthogonality_weight=20"]
+    swap = [
+        "data.factor_swaps=0.5",
+        "vae.additivity_weight=50",
+        "vae.orthogonality_weight=20",
+        "vae.balance_weight=5",
+    ]
     cfg = debug_config(tmp_path, "vae.epochs=3", *swap)
     swaps = collect(cfg.env, cfg.data, seed=0, progress=False)
     assert_interrupted_pretraining_resumes_exactly(cfg, swaps, tmp_path, monkeypatch)
