@@ -157,6 +157,13 @@ def test_the_orthogonality_loss_is_the_squared_cosine_whatever_the_moves_lengths
             assert float(parallel["orthogonality"]) == pytest.approx(1.0, abs=0.04)
 
 
+def pretrained_rows(cfg, frames: FrameDataset, out_dir: Path) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Pretrain on ``frames`` into ``out_dir``; the rows of its progress.csv."""
+    pretrain(cfg, frames, out_dir, progress=False)
+    with open(out_dir / "progress.csv") as file:
+        return list(csv.DictReader(file))
+
+
 def test_the_balance_loss_compares_the_factors_mean_squared_moves_scale_free() -> None:
     start = torch.zeros(4, 3, 8, 8)
     first, other = start.clone(), start.clone()
@@ -182,9 +189,7 @@ def test_pretraining_with_the_balance_loss_logs_it_and_refuses_swaps_without_fac
     tmp_path: Path, swap_frames: FrameDataset
 ) -> None:
     cfg = swap_config(tmp_path, "vae.kind=cc_vae", "vae.balance_weight=10")
-    pretrain(cfg, swap_frames, tmp_path / "pretrain", progress=False)
-    with open(tmp_path / "pretrain" / "progress.csv") as file:
-        rows = list(csv.DictReader(file))
+    rows = pretrained_rows(cfg, swap_frames, tmp_path / "pretrain")
     assert all(float(row["train/balance"]) >= 0 and float(row["heldout/balance"]) >= 0 for row in rows)
     older = replace(swap_frames, swap_factors=np.zeros_like(swap_frames.swap_factors))
     with pytest.raises(ConfigError, match="before swaps recorded which factors they took"):
@@ -196,9 +201,7 @@ def test_pretraining_with_the_orthogonality_loss_alone_logs_both_held_out(
     tmp_path: Path, swap_frames: FrameDataset
 ) -> None:
     cfg = swap_config(tmp_path, "vae.kind=cc_vae", "vae.orthogonality_weight=100")
-    pretrain(cfg, swap_frames, tmp_path / "pretrain", progress=False)
-    with open(tmp_path / "pretrain" / "progress.csv") as file:
-        rows = list(csv.DictReader(file))
+    rows = pretrained_rows(cfg, swap_frames, tmp_path / "pretrain")
     assert len(rows) == cfg.vae.epochs
     assert "train/additivity" not in rows[0], "only the losses that train are logged in training"
     for row in rows:
@@ -208,9 +211,7 @@ def test_pretraining_with_the_orthogonality_loss_alone_logs_both_held_out(
 
 def test_pretraining_with_the_additivity_loss_logs_it(tmp_path: Path, swap_frames: FrameDataset) -> None:
     cfg = swap_config(tmp_path, "vae.kind=cc_vae", "vae.additivity_weight=100")
-    pretrain(cfg, swap_frames, tmp_path / "pretrain", progress=False)
-    with open(tmp_path / "pretrain" / "progress.csv") as file:
-        rows = list(csv.DictReader(file))
+    rows = pretrained_rows(cfg, swap_frames, tmp_path / "pretrain")
     assert len(rows) == cfg.vae.epochs
     for row in rows:
         assert float(row["train/additivity"]) >= 0 and float(row["heldout/additivity"]) >= 0
