@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from rig.config import ConfigError, load_config
+from rig.config import Config, ConfigError, load_config
 from rig.data import DatasetError, FrameDataset, collect
 from rig.goal_env import GoalEnvView
 from rig.pretrain import pretrain, swap_losses, swap_starts
@@ -157,7 +157,7 @@ def test_the_orthogonality_loss_is_the_squared_cosine_whatever_the_moves_lengths
             assert float(parallel["orthogonality"]) == pytest.approx(1.0, abs=0.04)
 
 
-def pretrained_rows(cfg, frames: FrameDataset, out_dir: Path) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+def pretrained_rows(cfg: Config, frames: FrameDataset, out_dir: Path) -> list[dict[str, str]]:
     """Pretrain on ``frames`` into ``out_dir``; the rows of its progress.csv."""
     pretrain(cfg, frames, out_dir, progress=False)
     with open(out_dir / "progress.csv") as file:
