@@ -48,7 +48,7 @@ Likelihood = Literal["gaussian", "bernoulli"]
 DecoderKind = Literal["deconv", "broadcast", "slots"]
 Algo = Literal["td3", "sac"]
 RewardKind = Literal["latent_distance", "sparse"]
-GoalPrior = Literal["fitted", "standard"]
+GoalPrior = Literal["fitted", "teleported", "standard"]
 ZAugment = Literal["none", "hue"]
 
 
@@ -218,9 +218,12 @@ class AgentConfig:
     """latent distance under which the sparse reward counts as reached"""
     goal_prior: GoalPrior = "fitted"
     """where imagined goals' z is drawn from (exploration and prior relabelling): fitted, a diagonal Gaussian
-    fitted to the encoder means of the training frames, as the RIG reference implementation samples; or
-    standard, the VAE prior N(0, I) (for vae.kind supervised, N(0, I) over its standardised states).
-    Ignored by the state oracle"""
+    fitted to the encoder means of the training frames, as the RIG reference implementation samples;
+    teleported, the same fitted to the training frames at teleported states only (the states the env draws,
+    on the pushers the object anywhere in its goal range; random-action frames leave it near its start),
+    so that imagined goals spread as the real goals do (needs data.teleport_fraction > 0 and an env that
+    teleports); or standard, the VAE prior N(0, I) (for vae.kind supervised, N(0, I) over its standardised
+    states). Ignored by the state oracle and by online runs, which fit their goals to their replay"""
 
 
 @dataclass
@@ -379,6 +382,7 @@ def validate(config: Config) -> None:
         *_failed(_agent_checks(config.agent)),
         *_failed(_training_checks(config)),
         *_failed(_swap_checks(config)),
+        *_failed(_goal_prior_checks(config)),
         *_failed(_online_checks(config)),
         *_failed(_eval_checks(config.eval)),
     ]
@@ -555,6 +559,18 @@ def _swap_checks(config: Config) -> Checks:
             f"vae.{name} trains on factor swaps: set data.factor_swaps > 0 too",
         )
         for name in ("additivity_weight", "orthogonality_weight", "balance_weight")
+    ]
+
+
+def _goal_prior_checks(config: Config) -> Checks:
+    fitted_to_frames = not config.vae.is_oracle and not config.online.enabled
+    teleported = config.agent.goal_prior == "teleported" and fitted_to_frames
+    return [
+        (
+            not teleported or config.data.teleport_fraction > 0.0,
+            "agent.goal_prior=teleported fits imagined goals to the teleported frames: set "
+            "data.teleport_fraction > 0 too",
+        ),
     ]
 
 

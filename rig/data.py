@@ -42,9 +42,24 @@ ARRAYS = (
     "object_shape",
     "swap_role",
     "swap_factors",
+    "teleported",
 )
-OPTIONAL_ARRAYS = ("swap_role", "swap_factors")
+OPTIONAL_ARRAYS = ("swap_role", "swap_factors", "teleported")
 """arrays that datasets collected before they existed lack: such a dataset loads with zeros in their place"""
+DTYPES: dict[str, Any] = {
+    "images": np.uint8,
+    "states": np.float32,
+    "episodes": np.int64,
+    "context_index": np.int64,
+    "heldout": bool,
+    "object_rgb": np.float32,
+    "object_radius": np.float32,
+    "object_shape": np.int64,
+    "swap_role": np.int8,
+    "swap_factors": np.int8,
+    "teleported": bool,
+}
+"""the type each array is stored with"""
 SWAP_ROLES = (1, 2, 3)
 """``swap_role`` of a factor swap's three frames, in order: s00 with one part of the state factors from s',
 s00 with the other part from s', and s'; 0 for every other frame"""
@@ -81,6 +96,10 @@ class FrameDataset:
     """int8 (N,) which of the env's state factors a swap frame took from s', a bit per factor in the order
     ``state_factors`` lists them (hand 1, object 2 on the pushers); 0 outside swaps, and in datasets
     collected before it was recorded"""
+    teleported: np.ndarray
+    """bool (N,) whether the frame shows a state the env drew (``sample_state``) in a teleported episode, as
+    opposed to a reset frame, a random-action frame or a swap frame; all False in datasets collected before
+    it was recorded (``agent.goal_prior=teleported`` fits imagined goals to these frames)"""
     meta: dict[str, Any] = field(default_factory=dict)
     """the env and data config that made it, and the seed"""
     origin: str = field(default="the dataset", init=False, compare=False)
@@ -178,7 +197,7 @@ def _read_archive(path: Path, names: Sequence[str]) -> tuple[dict[str, np.ndarra
             arrays = {} if missing else {name: archive[name] for name in names if name in archive.files}
             if not missing and names:
                 count = len(arrays["images"]) if "images" in arrays else len(archive["images"])
-                arrays.update({name: np.zeros(count, np.int8) for name in names if name not in arrays})
+                arrays.update({name: np.zeros(count, DTYPES[name]) for name in names if name not in arrays})
             meta = None if missing else json.loads(str(archive["meta"]))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
         raise DatasetError(
@@ -234,6 +253,7 @@ def collect(
             columns["heldout"].append(episode in heldout_episodes)
             columns["swap_role"].append(role)
             columns["swap_factors"].append(taken)
+            columns["teleported"].append(teleport and not swap and step > 0)
             for name, value in _appearance(view).items():
                 columns[name].append(value)
     env.close()
@@ -319,19 +339,7 @@ def _appearance(view: GoalEnvView) -> dict[str, Any]:
 
 
 def _typed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    dtypes = {
-        "images": np.uint8,
-        "states": np.float32,
-        "episodes": np.int64,
-        "context_index": np.int64,
-        "heldout": bool,
-        "object_rgb": np.float32,
-        "object_radius": np.float32,
-        "object_shape": np.int64,
-        "swap_role": np.int8,
-        "swap_factors": np.int8,
-    }
-    return {name: arrays[name].astype(dtypes[name], copy=False) for name in ARRAYS}
+    return {name: arrays[name].astype(DTYPES[name], copy=False) for name in ARRAYS}
 
 
 def _collection_env(env: EnvConfig, palette: str | None = None) -> dict[str, Any]:

@@ -348,8 +348,9 @@ def _run_stages(
     if protected and not overwrite:
         raise _refusal(run, protected, record)
     for stage in selected:
-        if planned[stage.name] is StageStatus.RESUME and stage.stage.check_resume is not None:
-            stage.stage.check_resume(cfg)
+        starts = planned[stage.name] in (StageStatus.NEW, StageStatus.RESUME)
+        if starts and stage.stage.check_start is not None:
+            stage.stage.check_start(cfg)
     if overwrite:
         for stage in changed:
             _discard(run, stage, record)

@@ -175,16 +175,46 @@ def _adapting_threads(threads: FreeCpuThreads, on_epoch: EpochHook | None) -> Ep
     return hook
 
 
-def fit_goal_prior(rep: RepresentationModule, dataset: FrameDataset) -> tuple[list[float], list[float]]:
-    """Per-dim mean and std of the encoder means of z over the dataset's training frames.
+def fit_goal_prior(
+    rep: RepresentationModule, dataset: FrameDataset, teleported: bool = False
+) -> tuple[list[float], list[float]]:
+    """Per-dim mean and std of the encoder means of z over the dataset's training frames; with
+    ``teleported``, over those at teleported states only (``agent.goal_prior=teleported``).
 
     Imagined goals drawn from this Gaussian lie where the encoder actually puts frames. N(0, I) also puts
-    goals on dims the encoder leaves unused (near 0 for every frame), which no state can reach.
+    goals on dims the encoder leaves unused (near 0 for every frame), which no state can reach. Random-action
+    frames mostly show the object where the reset put it; teleported frames show it where the env draws
+    states, which on the pushers is the whole goal range.
     """
     train = dataset.split(heldout=False)
+    if teleported:
+        check_teleported_frames(dataset)
+        train = train[dataset.teleported[train]]
     z = encode_dataset(rep, dataset.images[train], contexts_of(rep, dataset, train))[:, : rep.z_dim]
     z = z.astype(np.float64)
     return z.mean(axis=0).tolist(), np.maximum(z.std(axis=0), 1e-6).tolist()
+
+
+MIN_TELEPORTED_FRAMES = 20
+"""training frames at teleported states that ``agent.goal_prior=teleported`` needs to fit its Gaussian"""
+
+
+def check_teleported_frames(dataset: FrameDataset) -> None:
+    """Raise unless ``dataset`` has enough training frames at teleported states to fit the goal prior to."""
+    count = int(np.count_nonzero(dataset.teleported & ~dataset.heldout))
+    if count >= MIN_TELEPORTED_FRAMES:
+        return
+    reason = (
+        "records none (collected with data.teleport_fraction=0, by an env that cannot teleport, or before "
+        "datasets recorded them)"
+        if count == 0
+        else f"has {count}"
+    )
+    raise ConfigError(
+        f"agent.goal_prior=teleported fits imagined goals to at least {MIN_TELEPORTED_FRAMES} training "
+        f"frames at teleported states, and {dataset.origin} {reason}: raise data.teleport_fraction and "
+        "collect into a new run_dir, or use agent.goal_prior=fitted"
+    )
 
 
 def save_state_representation(cfg: Config, out_dir: Path) -> PretrainResult:

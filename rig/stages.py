@@ -37,6 +37,7 @@ from rig.evaluate import (
 from rig.media import save_gif
 from rig.pretrain import (
     PretrainResult,
+    check_teleported_frames,
     fit_goal_prior,
     pretrain,
     pretrained_epochs,
@@ -89,8 +90,9 @@ def pretrain_stage(cfg: Config, progress: bool = True) -> PretrainResult:
 def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
     """Train (or resume) the agent on the run's pretrained representation.
 
-    With ``agent.goal_prior=fitted`` the representation's imagined goals are first fitted to the run's
-    frames (deterministic, so a resumed run fits the same goals and passes the same-representation check).
+    With ``agent.goal_prior`` fitted or teleported the representation's imagined goals are first fitted to
+    the run's frames (deterministic, so a resumed run fits the same goals and passes the same-representation
+    check).
     """
     record_config(cfg)
     representation = load_stage_representation(cfg)
@@ -101,18 +103,19 @@ def train_stage(cfg: Config, progress: bool = True) -> TrainResult:
 def set_training_goal_prior(
     cfg: Config, representation: RepresentationModule, frames: Path, seed: int | None = None
 ) -> None:
-    """With ``agent.goal_prior=fitted``, fit the representation's imagined goals to the frames at
-    ``frames`` as the train stage does; otherwise leave its prior as it is. With ``seed`` the frames must
+    """With ``agent.goal_prior`` fitted or teleported, fit the representation's imagined goals to the frames
+    at ``frames`` as the train stage does; otherwise leave its prior as it is. With ``seed`` the frames must
     be this run's: collected with its env and data settings and this seed.
 
     An online run fits its goals to its own replay instead (``rig.online``), never to the collected frames.
     """
-    fitted = cfg.agent.goal_prior == "fitted" and not cfg.online.enabled
+    fitted = cfg.agent.goal_prior in ("fitted", "teleported") and not cfg.online.enabled
     if fitted and representation.input_kind == "image":
         dataset = FrameDataset.load(frames)
         if seed is not None:
             dataset.check_matches(cfg.env, cfg.data, seed=seed)
-        representation.set_goal_prior(*fit_goal_prior(representation, dataset))
+        teleported = cfg.agent.goal_prior == "teleported"
+        representation.set_goal_prior(*fit_goal_prior(representation, dataset, teleported=teleported))
 
 
 def evaluate_stage(cfg: Config, progress: bool = True) -> dict[str, Any]:
@@ -322,6 +325,17 @@ def train_provenance(cfg: Config) -> Provenance:
     return Provenance(record.config, finished=finished)
 
 
+def check_train_start(cfg: Config) -> None:
+    """Refuse, before any stage runs, what would stop the train stage after collecting and pretraining: an
+    ``agent.total_steps`` below what is trained, or ``agent.goal_prior=teleported`` on this run's frames
+    when they record too few teleported ones."""
+    run = RunDir(cfg.run_dir)
+    check_agent_extendable(cfg, run.agent.root)
+    fitted_to_frames = not cfg.vae.is_oracle and not cfg.online.enabled
+    if cfg.agent.goal_prior == "teleported" and fitted_to_frames and collect_provenance(cfg).finished:
+        check_teleported_frames(FrameDataset.load(run.frames))
+
+
 # ------------------------------------------------------------------------------ the declaration
 @dataclass(frozen=True)
 class Stage:
@@ -353,9 +367,9 @@ class Stage:
     """whether the state oracle runs it (it collects no frames)"""
     why: Mapping[str, str] = field(default_factory=dict)
     """for a setting whose change looks like it should not discard the products, why it does"""
-    check_resume: Callable[[Config], None] | None = None
-    """raises a ``UserError`` when resuming under ``cfg`` cannot work (a budget below what is done); the
-    pipeline calls it before any stage runs"""
+    check_start: Callable[[Config], None] | None = None
+    """raises a ``UserError`` when starting or resuming the stage under ``cfg`` cannot work (a budget below
+    what is done, products of earlier stages it cannot use); the pipeline calls it before any stage runs"""
 
     def settings_for(self, cfg: Config) -> tuple[str, ...] | None:
         """The keys that shape this stage's products under ``cfg``; ``None`` when ``cfg`` skips it."""
@@ -390,7 +404,7 @@ STAGES: tuple[Stage, ...] = (
         run=pretrain_stage,
         intact=pretrain_intact,
         provenance=pretrain_provenance,
-        check_resume=lambda cfg: check_pretraining_extendable(cfg, RunDir(cfg.run_dir).pretrain),
+        check_start=lambda cfg: check_pretraining_extendable(cfg, RunDir(cfg.run_dir).pretrain),
     ),
     Stage(
         "train",
@@ -405,7 +419,7 @@ STAGES: tuple[Stage, ...] = (
         run=train_stage,
         intact=train_intact,
         provenance=train_provenance,
-        check_resume=lambda cfg: check_agent_extendable(cfg, RunDir(cfg.run_dir).agent.root),
+        check_start=lambda cfg: check_train_start(cfg),
         why={
             "eval.every": "the learning curve is measured every eval.every steps while the agent trains",
             "vae.epochs": "the agent was trained on the representation of fewer epochs",

@@ -1,0 +1,124 @@
+"""Imagined goals fitted to the teleported frames (``agent.goal_prior=teleported``): the record, the fit, the
+refusals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rig.cli import main
+from rig.config import ConfigError, load_config
+from rig.data import FrameDataset, collect
+from rig.pipeline import run_pipeline
+from rig.pretrain import fit_goal_prior, make_representation
+from rig.representation import load_representation
+from rig.representation.inference import contexts_of, encode_dataset
+
+FAST = ["device=cpu", "torch_threads=1"]
+
+
+def debug(run_dir: Path, *overrides: str):
+    return load_config("debug", [f"run_dir={run_dir}", *FAST, *overrides])
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> FrameDataset:
+    cfg = debug(tmp_path_factory.mktemp("frames"), "data.num_frames=300")
+    return collect(cfg.env, cfg.data, seed=0, progress=False)
+
+
+def test_the_dataset_records_which_frames_were_teleported(frames: FrameDataset, tmp_path: Path) -> None:
+    reset = frames.context_index == np.arange(len(frames))
+    assert not frames.teleported[reset].any(), "a reset frame shows the reset state, not a drawn one"
+    moved = np.linalg.norm(frames.states[:, 2:], axis=1)
+    for episode in np.unique(frames.episodes):
+        rows = np.flatnonzero((frames.episodes == episode) & ~reset)
+        # An episode is teleported throughout or not at all; random actions seldom move the puck at all.
+        assert len(set(frames.teleported[rows].tolist())) == 1
+    assert 0 < frames.teleported.mean() < 1
+    assert moved[frames.teleported].mean() > 0.05 > moved[~frames.teleported & ~reset].mean()
+    # None without teleporting, and none among the frames of a factor swap.
+    none = debug(tmp_path, "data.teleport_fraction=0")
+    assert not collect(none.env, none.data, seed=0, progress=False).teleported.any()
+    swaps = debug(tmp_path, "data.factor_swaps=1")
+    assert not collect(swaps.env, swaps.data, seed=0, progress=False).teleported.any()
+
+
+def test_a_dataset_saved_before_the_record_loads_with_none_teleported(
+    frames: FrameDataset, tmp_path: Path
+) -> None:
+    path = tmp_path / "frames.npz"
+    frames.save(path)
+    assert np.array_equal(FrameDataset.load(path).teleported, frames.teleported)
+    with np.load(path) as archive:
+        older = {name: archive[name] for name in archive.files if name != "teleported"}
+    np.savez(path, **older)
+    loaded = FrameDataset.load(path)
+    assert loaded.teleported.dtype == bool and not loaded.teleported.any()
+    assert np.array_equal(loaded.images, frames.images)
+
+
+def test_the_teleported_prior_is_fitted_to_the_teleported_training_frames_only(
+    frames: FrameDataset, tmp_path: Path
+) -> None:
+    cfg = debug(tmp_path)
+    rep = make_representation(cfg.vae, cfg.env.image_size).eval()
+    chosen = np.flatnonzero(frames.teleported & ~frames.heldout)
+    z = encode_dataset(rep, frames.images[chosen], contexts_of(rep, frames, chosen))[:, : rep.z_dim]
+    mean, std = fit_goal_prior(rep, frames, teleported=True)
+    np.testing.assert_allclose(mean, z.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, z.std(axis=0), rtol=1e-5, atol=1e-6)
+    every_mean, _ = fit_goal_prior(rep, frames)
+    assert not np.allclose(mean, every_mean), "the random-action and reset frames move the fit"
+
+
+def test_the_teleported_prior_refuses_frames_that_record_none(frames: FrameDataset, tmp_path: Path) -> None:
+    cfg = debug(tmp_path)
+    rep = make_representation(cfg.vae, cfg.env.image_size).eval()
+    older = replace(frames, teleported=np.zeros_like(frames.teleported))
+    with pytest.raises(ConfigError, match="records none .* or use agent.goal_prior=fitted"):
+        fit_goal_prior(rep, older, teleported=True)
+    few = np.zeros_like(frames.teleported)
+    few[np.flatnonzero(frames.teleported & ~frames.heldout)[:5]] = True
+    with pytest.raises(ConfigError, match="has 5: raise data.teleport_fraction"):
+        fit_goal_prior(rep, replace(frames, teleported=few), teleported=True)
+
+
+def test_the_teleported_prior_needs_teleporting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="set data.teleport_fraction > 0 too"):
+        debug(tmp_path, "agent.goal_prior=teleported", "data.teleport_fraction=0")
+    # The state oracle collects no frames, and imagines its goals in the env's goal box anyway.
+    debug(tmp_path, "agent.goal_prior=teleported", "data.teleport_fraction=0", "vae.kind=state")
+
+
+def test_an_agent_trains_on_goals_fitted_to_the_teleported_frames(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_pipeline(debug(run_dir, "agent.goal_prior=teleported"), progress=False, report=False)
+    dataset = FrameDataset.load(run_dir / "data" / "frames.npz")
+    pretrained = load_representation(run_dir / "pretrain" / "best.pt")
+    mean, std = fit_goal_prior(pretrained, dataset, teleported=True)
+    with_agent = load_representation(run_dir / "agent" / "representation.pt")
+    assert with_agent.config_dict()["goal_mean"] == pytest.approx(mean)
+    assert with_agent.config_dict()["goal_std"] == pytest.approx(std)
+    assert with_agent.config_dict()["goal_mean"] != pytest.approx(fit_goal_prior(pretrained, dataset)[0])
+
+
+def test_frames_without_the_record_are_refused_before_pretraining(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["collect", "debug", f"run_dir={run_dir}", *FAST]) == 0
+    path = run_dir / "data" / "frames.npz"
+    with np.load(path) as archive:
+        older = {name: archive[name] for name in archive.files if name != "teleported"}
+    np.savez(path, **older)
+    kept = path.read_bytes()
+    capsys.readouterr()
+    assert main(["run", "debug", f"run_dir={run_dir}", "agent.goal_prior=teleported", *FAST]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "records none" in error[0], error
+    assert not (run_dir / "pretrain").exists(), "refused before any stage ran"
+    assert path.read_bytes() == kept, "the frames are kept"
