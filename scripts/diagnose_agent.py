@@ -12,7 +12,10 @@ For each run it prints three tables, on the run's seeded real goals (``eval.seed
   ``rig.reward_geometry``);
 - **imagined goals**: where the goals the agent trains on put hand and object. A linear probe from z to
   the true state, fitted on the run's training frames, reads each imagined goal, beside the same probe on
-  encoded real goal images and the real goals' true states.
+  encoded real goal images and the real goals' true states; the share of goals with the object at least
+  ``FAR`` from its start is how often the agent practises long pushes;
+- **reaching by distance**: the reaching table's final puck distance split by how far each goal puts the
+  object from its start, so that a loss on long pushes shows apart from one on short ones.
 
     python3 scripts/diagnose_agent.py runs/ccrig runs/rig_multicolor
 
@@ -45,6 +48,10 @@ from rig.stages import set_training_goal_prior, stored_config
 Array = np.ndarray
 CONTACT = HAND_RADIUS + PUCK_RADIUS + 0.005
 """Hand-to-object centre distance (m) counted as touching, for the default puck size."""
+FAR = 0.08
+"""object start-to-goal distance (m) from which a goal counts as far; two thirds of rig/Push-v0's goals"""
+DISTANCE_BINS = ((0.0, 0.04), (0.04, FAR), (FAR, np.inf))
+"""start-to-goal distances (m) the reaching-by-distance table splits the episodes into"""
 
 
 @dataclass(frozen=True)
@@ -57,19 +64,32 @@ class Reaching:
     hand_distance: float
     touched: float
     object_moved: float
+    by_distance: tuple[tuple[int, float], ...]
+    """(episodes, mean final puck distance) for each of ``DISTANCE_BINS``"""
 
 
-def episode(policy: Policy, env: LatentGoalEnv, seed: int) -> tuple[float, float, bool, float]:
-    """One real-goal episode: final puck and hand distance, whether the hand touched, object travel (m)."""
+def episode(policy: Policy, env: LatentGoalEnv, seed: int) -> tuple[float, float, bool, float, float]:
+    """One real-goal episode: final puck and hand distance, whether the hand touched, object travel (m),
+    and how far the goal puts the object from its start (m)."""
     obs, info = env.reset(seed=seed)
     start, closest, done = env.push.state[2:].copy(), np.inf, False
+    needed = float(np.linalg.norm(env.push.goal[2:] - start))
     while not done:
         action, _ = policy.predict(obs, deterministic=True)
         obs, _, terminated, truncated, info = env.step(action)
         closest = min(closest, info["touch_distance"])
         done = terminated or truncated
     moved = float(np.linalg.norm(env.push.state[2:] - start))
-    return info["puck_distance"], info["hand_distance"], closest < CONTACT, moved
+    return info["puck_distance"], info["hand_distance"], closest < CONTACT, moved, needed
+
+
+def by_distance(final: Array, needed: Array) -> tuple[tuple[int, float], ...]:
+    """(count, mean of ``final``) of the episodes in each of ``DISTANCE_BINS`` of ``needed``."""
+    rows = []
+    for low, high in DISTANCE_BINS:
+        inside = (needed >= low) & (needed < high)
+        rows.append((int(inside.sum()), float(final[inside].mean()) if inside.any() else float("nan")))
+    return tuple(rows)
 
 
 def reaching(
@@ -82,7 +102,8 @@ def reaching(
     try:
         for name, actor in (("agent", policy), ("random", RandomPolicy(env.action_space, seed))):
             outcomes = np.array([episode(actor, env, seed + index) for index in range(episodes)], dtype=float)
-            rows.append(Reaching(palette, name, *(float(value) for value in outcomes.mean(axis=0))))
+            means = [float(value) for value in outcomes[:, :4].mean(axis=0)]
+            rows.append(Reaching(palette, name, *means, by_distance(outcomes[:, 0], outcomes[:, 4])))
     finally:
         env.close()
     return rows
@@ -116,13 +137,14 @@ def goal_readings(
     cfg: Config, rep: RepresentationModule, frames: FrameDataset, goals: int, seed: int
 ) -> dict[str, Array]:
     """(goals, 4) states of imagined goals and of encoded real goal images as a linear probe reads them,
-    and the real goals' true states (``true``)."""
+    the real goals' true states (``true``), and (goals, 2) where each real-goal episode starts the object
+    (``start``), against which all three are measured."""
     train = frames.split(heldout=False)
     z = slice(0, rep.z_dim)
     latents = encode_dataset(rep, frames.images[train], contexts_of(rep, frames, train))[:, z]
     weights, bias = fit_ridge(latents.astype(np.float64), frames.states[train].astype(np.float64), 1e-3)
     env = make_latent_env(cfg.env, rep, GoalMode.TRAIN, seed, "train")
-    imagined, real, true = [], [], []
+    imagined, real, true, start = [], [], [], []
     try:
         for index in range(goals):
             env.set_mode(GoalMode.TRAIN)
@@ -132,19 +154,23 @@ def goal_readings(
             env.reset(seed=seed + index)
             real.append(env.latent_goal[z].copy())
             true.append(env.push.goal.copy())
+            start.append(env.push.state[2:].copy())
     finally:
         env.close()
     probe = {
         name: np.asarray(values, np.float64) @ weights + bias
         for name, values in (("imagined", imagined), ("real", real))
     }
-    return {**probe, "true": np.asarray(true)}
+    return {**probe, "true": np.asarray(true), "start": np.asarray(start)}
 
 
-def goal_summary(states: Array) -> str:
+def goal_summary(states: Array, start: Array) -> str:
+    """The goals table's columns for goal ``states`` (goals, 4), the object starting at ``start``."""
     hand, puck = states[:, :2], states[:, 2:]
+    from_start = np.linalg.norm(puck - start, axis=1)
     return (
-        f"{np.linalg.norm(puck, axis=1).mean():.3f} | {puck[:, 0].std():.3f} / {puck[:, 1].std():.3f} | "
+        f"{from_start.mean():.3f} | {np.mean(from_start >= FAR):.2f} | "
+        f"{puck[:, 0].std():.3f} / {puck[:, 1].std():.3f} | "
         f"{np.linalg.norm(hand - puck, axis=1).mean():.3f} | {hand[:, 0].std():.3f} / {hand[:, 1].std():.3f}"
     )
 
@@ -175,8 +201,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             "|---|---|---|---|---|---|---|---|",
         ],
         "goals": [
-            "| run | goals | puck from start (m) | puck std x / y | hand to puck (m) | hand std x / y |",
-            "|---|---|---|---|---|---|",
+            f"| run | goals | puck from start (m) | share >= {FAR} m | puck std x / y | hand to puck (m) "
+            "| hand std x / y |",
+            "|---|---|---|---|---|---|---|",
+        ],
+        "by_distance": [
+            "| run | palette | policy | "
+            + " | ".join(f"puck {low:.2f}-{high:.2f} m: episodes, final (m)" for low, high in DISTANCE_BINS)
+            + " |",
+            "|---|---|---|" + "---|" * len(DISTANCE_BINS),
         ],
     }
     for run_dir in args.run_dirs:
@@ -189,6 +222,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 tables["reaching"].append(
                     f"| {run_dir} | {palette} | {row.policy} | {row.puck_distance:.4f} | "
                     f"{row.hand_distance:.4f} | {row.touched:.2f} | {row.object_moved:.4f} |"
+                )
+                tables["by_distance"].append(
+                    f"| {run_dir} | {palette} | {row.policy} | "
+                    + " | ".join(f"{count}, {final:.4f}" for count, final in row.by_distance)
+                    + " |"
                 )
         if rep.input_kind != "image":
             continue
@@ -211,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             ("real", "real images (probe)"),
             ("true", "real (true state)"),
         ):
-            tables["goals"].append(f"| {run_dir} | {label} | {goal_summary(readings[name])} |")
+            summary = goal_summary(readings[name], readings["start"])
+            tables["goals"].append(f"| {run_dir} | {label} | {summary} |")
     print("\n\n".join("\n".join(table) for table in tables.values()))
 
 

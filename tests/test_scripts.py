@@ -259,18 +259,37 @@ def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_d
     trained = load_run(multicolour_debug_run / "agent")
     cfg, rep = trained.config, trained.representation
     readings = diagnose.goal_readings(cfg, rep, FrameDataset.load(RunDir(multicolour_debug_run).frames), 4, 7)
-    assert {key: value.shape for key, value in readings.items()} == dict.fromkeys(
-        ("imagined", "real", "true"), (4, 4)
-    )
+    assert {key: value.shape for key, value in readings.items()} == {
+        **dict.fromkeys(("imagined", "real", "true"), (4, 4)),
+        "start": (4, 2),
+    }
     env = make_env(cfg.env, palette="train", render=False)
     env.reset(seed=8)
     np.testing.assert_allclose(readings["true"][1], env.unwrapped.goal)  # the second goal is seed 7 + 1's
+    np.testing.assert_allclose(readings["start"][1], env.unwrapped.state[2:])
     env.close()
-    rows = diagnose.reaching(cfg, trained.model, rep, "heldout", 2, 10_000)
+    rows = diagnose.reaching(cfg, trained.model, rep, "heldout", 3, 10_000)
     assert [(row.palette, row.policy) for row in rows] == [("heldout", "agent"), ("heldout", "random")]
     random_row = rows[1]
     assert 0 <= random_row.touched <= 1 and random_row.object_moved >= 0
     assert random_row.puck_distance > 0 and random_row.hand_distance > 0
+    # The episodes split by how far their goals put the object, and the split means make the whole mean.
+    counts = [count for count, _ in random_row.by_distance]
+    assert sum(counts) == 3
+    split_mean = sum(count * final for count, final in random_row.by_distance if count) / 3
+    assert split_mean == pytest.approx(random_row.puck_distance)
+
+
+def test_diagnose_agent_splits_episodes_by_the_distance_their_goals_need() -> None:
+    diagnose = load_script("diagnose_agent")
+    final, needed = np.array([0.01, 0.02, 0.05, 0.07]), np.array([0.0, 0.039, 0.08, 0.2])
+    assert diagnose.by_distance(final, needed) == (
+        (2, pytest.approx(0.015)),
+        (0, pytest.approx(np.nan, nan_ok=True)),
+        (2, pytest.approx(0.06)),
+    )
+    share = diagnose.goal_summary(np.array([[0, 0, 0.1, 0], [0, 0, 0.02, 0.01]]), np.zeros((2, 2)))
+    assert share.split(" | ")[1] == "0.50", "one goal of two puts the object 8 cm or more from its start"
 
 
 def test_exploration_takes_each_episodes_largest_displacement_from_its_start() -> None:
