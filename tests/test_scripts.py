@@ -551,3 +551,20 @@ def test_reward_resolution_pays_the_true_state_one_and_an_underpaid_part_less() 
     assert rows["hand"]["pay 1 cm"] == pytest.approx(1.0) and rows["hand"]["pay 2 cm"] == pytest.approx(1.0)
     assert rows["object"]["pay 2 cm"] == pytest.approx(0.5)
     assert rows["object"]["ranked 2 > 1 cm"] == 1.0
+
+
+def test_curve_course_finds_the_best_point_and_weighs_the_final_loss_by_its_standard_error() -> None:
+    curve_course = load_script("curve_course")
+    seeds = [{0: 0.09, 5: 0.04, 10: 0.05}, {0: 0.08, 5: 0.03, 10: 0.07, 15: 0.01}]
+    result = curve_course.course(seeds, start=0, higher_is_better=False)
+    assert result.steps == [0, 5, 10], "only the steps every seed was evaluated at"
+    assert result.best == 1 and result.means[1] == pytest.approx(0.035)
+    assert result.loss == pytest.approx(0.06 - 0.035)
+    # sample std of (0.05, 0.07) is 0.01 * sqrt(2); over sqrt(2) seeds that is a standard error of 0.01
+    assert result.errors[-1] == pytest.approx(0.01)
+    assert result.loss_in_errors == pytest.approx(2.5)
+    success = curve_course.course([{0: 0.2, 5: 0.9, 10: 0.8}], start=5, higher_is_better=True)
+    assert (success.steps, success.best, success.loss) == ([5, 10], 0, pytest.approx(0.1))
+    assert success.loss_in_errors == float("inf"), "one seed has no spread to weigh a loss by"
+    with pytest.raises(ValueError, match="no evaluation step at or after 20"):
+        curve_course.course(seeds, start=20, higher_is_better=False)
