@@ -64,6 +64,9 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     "rig_online": ("rig_online", ()),
     "skewfit": ("skewfit", ()),
     "oracle_100k": ("oracle", HUNDRED_K),
+    # The default at 100K, and with imagined goals fitted to the teleported frames (RIG, Past 50,000 steps).
+    "rig_long": ("default", HUNDRED_K),
+    "rig_long_teleported": ("default", (*HUNDRED_K, "agent.goal_prior=teleported")),
 }
 LABELS = {
     "rig": "RIG, default ([256, 256] networks)",
@@ -81,6 +84,8 @@ LABELS = {
     "rig_online": "online RIG (skew alpha 0)",
     "skewfit": "Skew-Fit (skew alpha -1)",
     "oracle_100k": "state oracle",
+    "rig_long": "RIG, default ([256, 256] networks)",
+    "rig_long_teleported": "RIG, goals fitted to teleported frames",
 }
 """How the docs' tables name each method."""
 COMPARISONS = (
@@ -91,6 +96,7 @@ COMPARISONS = (
     ("ccrig_multiobject", "rig_multiobject"),
     ("skewfit", "rig_100k"),
     ("skewfit", "rig_random_data"),
+    ("rig_long_teleported", "rig_long"),
 )
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
 
