@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rig.report import read_run
+from rig.report.runs import matching_run_dirs
 
 HIGHER_IS_BETTER = {"success_rate"}
 """metrics for which a larger value is the better one; every distance is better smaller"""
@@ -63,40 +64,50 @@ def course(curves: Sequence[dict[int, float]], start: int, higher_is_better: boo
     return Course(steps, means.tolist(), errors.tolist(), best, float(loss))
 
 
-def read_curves(paths: Sequence[str], metric: str) -> list[dict[int, float]]:
+def read_curves(paths: Sequence[Path], metric: str) -> list[dict[int, float]]:
     curves = []
     for path in paths:
-        run = read_run(Path(path))
+        run = read_run(path)
         if not run.curve:
             raise ValueError(f"{path} has no learning curve (agent/eval_curve.csv)")
         curves.append({point.steps: float(getattr(point, metric)) for point in run.curve})
     return curves
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument(
         "--method", nargs="+", action="append", required=True, metavar=("NAME", "RUN"),
-        help="a method's name, then the run directories of its seeds (repeat for each method)",
+        help="a method's name, then the run directories of its seeds (globs allowed; repeat per method)",
     )  # fmt: skip
     parser.add_argument("--metric", default="puck_distance", help="curve metric (default puck_distance)")
     parser.add_argument("--from", dest="start", type=int, default=0, help="first env step shown (default 0)")
-    args = parser.parse_args(argv)
-    higher = args.metric in HIGHER_IS_BETTER
-    summaries = []
-    for name, *paths in args.method:
+    return parser
+
+
+def courses(args: argparse.Namespace, root: Path) -> list[tuple[str, int, Course]]:
+    """(name, seeds, course) of each ``--method``; a ``ValueError`` naming the method for a bad one."""
+    found = []
+    for name, *patterns in args.method:
+        paths = matching_run_dirs(patterns, root)
         if not paths:
-            parser.error(f"--method {name} names no run directory")
+            raise ValueError(f"{name}: no run directory matches {' '.join(patterns) or '(none given)'}")
         try:
-            result = course(read_curves(paths, args.metric), args.start, higher)
+            result = course(read_curves(paths, args.metric), args.start, args.metric in HIGHER_IS_BETTER)
         except (ValueError, AttributeError) as error:
-            parser.exit(2, f"curve_course.py: error: {name}: {error}\n")
-        summaries.append((name, len(paths), result))
-    print(f"{args.metric}, mean ± standard error over the seeds")
-    print("| env steps | " + " | ".join(f"{name} ({seeds} seeds)" for name, seeds, _ in summaries) + " |")
-    print("|---|" + "---|" * len(summaries))
+            raise ValueError(f"{name}: {error}") from None
+        found.append((name, len(paths), result))
+    return found
+
+
+def tables(metric: str, summaries: Sequence[tuple[str, int, Course]]) -> list[str]:
+    lines = [
+        f"{metric}, mean ± standard error over the seeds:",
+        "",
+        "| env steps | " + " | ".join(f"{name} ({seeds} seeds)" for name, seeds, _ in summaries) + " |",
+        "|---|" + "---|" * len(summaries),
+    ]
     for step in sorted({step for _, _, result in summaries for step in result.steps}):
         cells = []
         for _, _, result in summaries:
@@ -105,17 +116,36 @@ def main(argv: Sequence[str] | None = None) -> None:
                 cells.append(f"{result.means[index]:.4f} ± {result.errors[index]:.4f}")
             else:
                 cells.append("—")
-        print(f"| {step:,} | " + " | ".join(cells) + " |")
-    print()
-    print("| method | best point | final point | final worse by | in final standard errors | within one |")
-    print("|---|---|---|---|---|---|")
+        lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| method | best point | final point | final worse by | in final standard errors | within one |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, _, result in summaries:
         best = result.best
-        print(
+        lines.append(
             f"| {name} | {result.means[best]:.4f} at {result.steps[best]:,} | {result.means[-1]:.4f} at "
             f"{result.steps[-1]:,} | {result.loss:.4f} | {result.loss_in_errors:.2f} | "
             f"{'yes' if result.loss_in_errors <= 1 else 'no'} |"
         )
+    return lines
+
+
+def docs_table(argv: list[str], root: Path) -> str:
+    """The tables the command line ``argv`` prints, read from ``root`` (``scripts/docs_tables.py``)."""
+    args = build_parser().parse_args(argv)
+    return "\n".join(tables(args.metric, courses(args, root)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        summaries = courses(args, Path.cwd())
+    except ValueError as error:
+        parser.exit(2, f"curve_course.py: error: {error}\n")
+    print("\n".join(tables(args.metric, summaries)))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 A generated block in README.md or a page under docs/ sits between two comments; the first holds the
 command that prints it: ``python3 scripts/reproduce_results.py --no-run ... --markdown`` (a method
 table), ``python3 scripts/env_results.py ...`` (one env's methods against the random policy and each
-other) or ``python3 scripts/pretrain_trend.py RUNS`` (a representation's colour generalisation against its
-budget):
+other), ``python3 scripts/pretrain_trend.py RUNS`` (a representation's colour generalisation against its
+budget) or ``python3 scripts/curve_course.py --method NAME RUNS ...`` (methods' mean curves past a step):
 
     <!-- generated: python3 scripts/reproduce_results.py --no-run --out docs/results --only rig --markdown -->
     | method | ... |
@@ -28,7 +28,12 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = ("scripts/reproduce_results.py", "scripts/env_results.py", "scripts/pretrain_trend.py")
+PROGRAMS = (
+    "scripts/reproduce_results.py",
+    "scripts/env_results.py",
+    "scripts/pretrain_trend.py",
+    "scripts/curve_course.py",
+)
 """the scripts whose ``docs_table(argv, root)`` prints a generated block"""
 BLOCK = re.compile(
     r"(<!-- generated: (?P<command>.+?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL

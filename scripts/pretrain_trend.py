@@ -26,6 +26,7 @@ from pathlib import Path
 from rig.config import flat_settings
 from rig.diagnostics.metrics import colour_generalisation
 from rig.io import atomic_path
+from rig.report.runs import matching_run_dirs
 from rig.rundir import RunDir
 from rig.stages import stored_config
 from rig.stats import summarize
@@ -217,11 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_dirs(patterns: list[str], root: Path) -> list[Path]:
     """The run directories ``patterns`` name below ``root``, globs expanded in order; none is an error."""
-    found: list[Path] = []
-    for pattern in patterns:
-        base = Path(pattern) if Path(pattern).is_absolute() else root / pattern
-        matches = sorted(base.parent.glob(base.name)) if any(c in base.name for c in "*?[") else [base]
-        found += [path for path in matches if path.is_dir()]
+    found = matching_run_dirs(patterns, root)
     if not found:
         raise SystemExit(f"pretrain_trend.py: no run directory matches {' '.join(patterns)}")
     return found

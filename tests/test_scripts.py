@@ -568,3 +568,18 @@ def test_curve_course_finds_the_best_point_and_weighs_the_final_loss_by_its_stan
     assert success.loss_in_errors == float("inf"), "one seed has no spread to weigh a loss by"
     with pytest.raises(ValueError, match="no evaluation step at or after 20"):
         curve_course.course(seeds, start=20, higher_is_better=False)
+
+
+def test_curve_course_reads_archived_runs_by_glob_and_refuses_a_method_without_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    curve_course = load_script("curve_course")
+    root = SCRIPTS.parent
+    table = curve_course.docs_table(
+        ["--method", "oracle", "docs/results/oracle_100k/seed*", "--from", "90000"], root
+    )
+    assert "| 95,000 | " in table and "oracle (3 seeds)" in table and "| 85,000 |" not in table
+    with pytest.raises(SystemExit) as exit_info:
+        curve_course.main(["--method", "none", "docs/results/no_such_method/seed*"])
+    assert exit_info.value.code == 2
+    assert "none: no run directory matches" in capsys.readouterr().err

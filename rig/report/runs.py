@@ -124,6 +124,17 @@ def unique_paths(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return list(seen.values())
 
 
+def matching_run_dirs(patterns: Sequence[str], root: Path) -> list[Path]:
+    """The directories ``patterns`` name below ``root`` (an absolute pattern stands alone), each glob in the
+    last part expanded in sorted order, as a shell would from ``root``."""
+    found: list[Path] = []
+    for pattern in patterns:
+        base = Path(pattern) if Path(pattern).is_absolute() else root / pattern
+        matches = sorted(base.parent.glob(base.name)) if any(c in base.name for c in "*?[") else [base]
+        found += [path for path in matches if path.is_dir()]
+    return found
+
+
 def run_labels(paths: Sequence[Path]) -> list[str]:
     """Short names for runs: the directory name for one run, else the path below the common parent."""
     if len(paths) == 1:
