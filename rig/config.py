@@ -159,6 +159,12 @@ class VAEConfig:
     moves the latent by as much on average, so that the latent distance weighs the env's factors alike. It
     reads which factor each swap frame took (recorded at collection), never a position; 0 leaves the loss
     as it was"""
+    inverse_weight: float = 0.0
+    """weight of the inverse-model loss (``rig.representation.inverse``): an MLP reads the z posterior means
+    of two consecutive random-action frames and predicts the action between them, and its error, over the
+    actions' variance, trains the encoder too. It ties z to what the actions change; it needs frames with
+    recorded actions (collected by this version, with data.teleport_fraction below 1); 0 leaves the loss
+    as it was"""
 
     @property
     def is_oracle(self) -> bool:
@@ -383,6 +389,7 @@ def validate(config: Config) -> None:
         *_failed(_training_checks(config)),
         *_failed(_swap_checks(config)),
         *_failed(_goal_prior_checks(config)),
+        *_failed(_inverse_checks(config)),
         *_failed(_online_checks(config)),
         *_failed(_eval_checks(config.eval)),
     ]
@@ -525,6 +532,14 @@ def _vae_checks(vae: VAEConfig) -> Checks:
             "vae.balance_weight needs vae.kind=beta_vae or cc_vae",
         ),
         (
+            math.isfinite(vae.inverse_weight) and vae.inverse_weight >= 0.0,
+            "vae.inverse_weight must be finite and >= 0",
+        ),
+        (
+            vae.inverse_weight == 0.0 or vae.kind in ("beta_vae", "cc_vae"),
+            "vae.inverse_weight needs vae.kind=beta_vae or cc_vae",
+        ),
+        (
             vae.z_augment == "none" or vae.kind == "cc_vae",
             f"vae.z_augment={vae.z_augment} needs vae.kind=cc_vae: only the CC-VAE has a context c to carry "
             "the appearance hidden from z",
@@ -559,6 +574,22 @@ def _swap_checks(config: Config) -> Checks:
             f"vae.{name} trains on factor swaps: set data.factor_swaps > 0 too",
         )
         for name in ("additivity_weight", "orthogonality_weight", "balance_weight")
+    ]
+
+
+def _inverse_checks(config: Config) -> Checks:
+    random_episodes = config.data.teleport_fraction < 1.0 and config.data.factor_swaps < 1.0
+    return [
+        (
+            config.vae.inverse_weight == 0.0 or random_episodes,
+            "vae.inverse_weight trains on random-action frames: set data.teleport_fraction and "
+            "data.factor_swaps below 1",
+        ),
+        (
+            config.vae.inverse_weight == 0.0 or not config.online.enabled,
+            "vae.inverse_weight trains in pretraining only, and online.enabled retrains the VAE without it: "
+            "use one or the other",
+        ),
     ]
 
 
@@ -687,6 +718,7 @@ UNSET_NEUTRAL: dict[str, Any] = {
     "vae.additivity_weight": 0.0,
     "vae.orthogonality_weight": 0.0,
     "vae.balance_weight": 0.0,
+    "vae.inverse_weight": 0.0,
 }
 """settings that change nothing at these values, and are left out of the settings a run records (an empty
 env.kwargs flattens to no key at all)"""

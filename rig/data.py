@@ -6,7 +6,8 @@ states the env draws (``sample_state``; on the pushers the hand anywhere in its 
 in the puck-goal range) so that the object is seen all over the table and not only near its start. An env
 that cannot teleport (``rig.goal_env``) gives random-action frames only. True states (the env's
 ``achieved_goal``) and object appearances are stored for diagnostics; the VAEs train on the images alone,
-the supervised encoder (``vae.kind=supervised``) learns to read the states from them.
+the supervised encoder (``vae.kind=supervised``) learns to read the states from them. The action of each
+random-action step is stored with the frame it led to, for the inverse model (``vae.inverse_weight``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ ARRAYS = (
     "swap_role",
     "swap_factors",
     "teleported",
+    "actions",
+    "acted",
 )
-OPTIONAL_ARRAYS = ("swap_role", "swap_factors", "teleported")
+OPTIONAL_ARRAYS = ("swap_role", "swap_factors", "teleported", "actions", "acted")
 """arrays that datasets collected before they existed lack: such a dataset loads with zeros in their place"""
 DTYPES: dict[str, Any] = {
     "images": np.uint8,
@@ -58,8 +61,12 @@ DTYPES: dict[str, Any] = {
     "swap_role": np.int8,
     "swap_factors": np.int8,
     "teleported": bool,
+    "actions": np.float32,
+    "acted": bool,
 }
 """the type each array is stored with"""
+MISSING_SHAPES: dict[str, tuple[int, ...]] = {"actions": (0,)}
+"""the trailing shape of an optional array that a dataset lacks, where it is not (N,)"""
 SWAP_ROLES = (1, 2, 3)
 """``swap_role`` of a factor swap's three frames, in order: s00 with one part of the state factors from s',
 s00 with the other part from s', and s'; 0 for every other frame"""
@@ -100,6 +107,12 @@ class FrameDataset:
     """bool (N,) whether the frame shows a state the env drew (``sample_state``) in a teleported episode, as
     opposed to a reset frame, a random-action frame or a swap frame; all False in datasets collected before
     it was recorded (``agent.goal_prior=teleported`` fits imagined goals to these frames)"""
+    actions: np.ndarray
+    """float32 (N, action_dim) the action whose env step led from the frame before to this one, where
+    ``acted``; zeros elsewhere, and (N, 0) in datasets collected before actions were recorded"""
+    acted: np.ndarray
+    """bool (N,) whether the frame follows the one before it by one env step of ``actions`` (the
+    random-action frames after an episode's first); ``vae.inverse_weight`` trains on these pairs"""
     meta: dict[str, Any] = field(default_factory=dict)
     """the env and data config that made it, and the seed"""
     origin: str = field(default="the dataset", init=False, compare=False)
@@ -197,7 +210,13 @@ def _read_archive(path: Path, names: Sequence[str]) -> tuple[dict[str, np.ndarra
             arrays = {} if missing else {name: archive[name] for name in names if name in archive.files}
             if not missing and names:
                 count = len(arrays["images"]) if "images" in arrays else len(archive["images"])
-                arrays.update({name: np.zeros(count, DTYPES[name]) for name in names if name not in arrays})
+                arrays.update(
+                    {
+                        name: np.zeros((count, *MISSING_SHAPES.get(name, ())), DTYPES[name])
+                        for name in names
+                        if name not in arrays
+                    }
+                )
             meta = None if missing else json.loads(str(archive["meta"]))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, json.JSONDecodeError) as error:
         raise DatasetError(
@@ -223,6 +242,7 @@ def collect(
         )
     factors = _swap_factors(view, env_cfg) if data_cfg.factor_swaps > 0 else {}
     rng = np.random.default_rng(seed)
+    action_size = int(np.prod(env.action_space.shape or (0,)))
     per_episode = data_cfg.frames_per_episode
     n_episodes = -(-data_cfg.num_frames // per_episode)
     n_heldout = max(1, round(n_episodes * data_cfg.heldout_fraction))
@@ -238,14 +258,14 @@ def collect(
         frames: list[tuple[np.ndarray, int]] = []
         state = reset_state
         for step in range(per_episode):
-            role, taken = 0, 0
+            role, taken, action = 0, 0, None
             if swap and step > 0:
                 if step == 1:  # drawn after the reset frame is rendered: drawing them teleports the env
                     frames = _swap_frames(view, factors, reset_state, per_episode, rng)
                 (state, taken), role = frames[step - 1], SWAP_ROLES[(step - 1) % 3]
                 view.set_to_state(state)
             elif step > 0:
-                state = _advance(env, view, teleport)
+                state, action = _advance(env, view, teleport)
             columns["images"].append(env.render())
             columns["states"].append(np.asarray(state, dtype=np.float32))
             columns["episodes"].append(episode)
@@ -254,6 +274,8 @@ def collect(
             columns["swap_role"].append(role)
             columns["swap_factors"].append(taken)
             columns["teleported"].append(teleport and not swap and step > 0)
+            columns["acted"].append(action is not None)
+            columns["actions"].append(np.zeros(action_size) if action is None else action)
             for name, value in _appearance(view).items():
                 columns[name].append(value)
     env.close()
@@ -316,14 +338,16 @@ def _accepted(view: GoalEnvView, state: np.ndarray) -> bool:
     return True
 
 
-def _advance(env: Any, view: GoalEnvView, teleport: bool) -> np.ndarray:
-    """One collection step, teleported or random; the state it leads to."""
+def _advance(env: Any, view: GoalEnvView, teleport: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """One collection step, teleported or random: the state it leads to, and the action that led there
+    (None for a teleport)."""
     if teleport:
         state = view.sample_state()
         view.set_to_state(state)
-        return state
-    obs = env.step(env.action_space.sample())[0]
-    return np.asarray(obs["achieved_goal"])
+        return state, None
+    action = env.action_space.sample()
+    obs = env.step(action)[0]
+    return np.asarray(obs["achieved_goal"]), np.asarray(action, dtype=np.float32).reshape(-1)
 
 
 def _appearance(view: GoalEnvView) -> dict[str, Any]:

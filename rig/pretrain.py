@@ -47,6 +47,13 @@ from rig.representation import (
 )
 from rig.representation.checkpoint import load_state_checked
 from rig.representation.inference import contexts_of, encode_dataset
+from rig.representation.inverse import (
+    InverseModel,
+    acted_pairs,
+    action_variance,
+    check_inverse_frames,
+    inverse_loss,
+)
 from rig.rundir import PretrainDir
 from rig.threads import FreeCpuThreads, vae_threads
 
@@ -369,7 +376,9 @@ class _Trainer:
         device: torch.device,
     ) -> None:
         self.cfg, self.model, self.files, self.device = cfg, model, PretrainDir(out_dir), device
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.vae.lr)
+        self.inverse = self._inverse_model(dataset)
+        trained = [*model.parameters(), *(self.inverse.parameters() if self.inverse is not None else ())]
+        self.optimizer = torch.optim.Adam(trained, lr=cfg.vae.lr)
         frames = torch.from_numpy(dataset.images).to(device)
         self.frames = frames.permute(0, 3, 1, 2).contiguous()  # uint8 on the device: 4x less than float
         self.context_index = torch.from_numpy(dataset.context_index).to(device)
@@ -387,6 +396,12 @@ class _Trainer:
         self.swap_factors = torch.from_numpy(dataset.swap_factors.astype(np.int64)).to(device)
         if cfg.vae.balance_weight > 0:
             check_balance_swaps(dataset)
+        self.pairs = {
+            heldout: torch.from_numpy(acted_pairs(dataset, heldout)).to(device) for heldout in (False, True)
+        }
+        self.actions = torch.from_numpy(dataset.actions).to(device)
+        variance = action_variance(dataset) if self.inverse is not None else None
+        self.action_var = torch.from_numpy(variance).to(device) if variance is not None else None
         self.fingerprint = fingerprint(cfg, len(dataset), dataset.meta)
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.train_seconds, self.images_seen = 0, math.inf, 0.0, 0
@@ -455,6 +470,11 @@ class _Trainer:
                 for name, weight in weights.items():
                     loss = loss + weight * terms[name]
                     metrics[name] = float(terms[name].detach())
+            if self.inverse is not None:
+                drawn = torch.randint(len(self.pairs[False]), (swaps_per_batch,), generator=generator)
+                term = self._inverse_loss(self.pairs[False][drawn.to(self.device)])
+                loss = loss + self.cfg.vae.inverse_weight * term
+                metrics["inverse"] = float(term.detach())
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"pretraining loss became {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -490,6 +510,24 @@ class _Trainer:
         }
         return {name: weight for name, weight in weights.items() if weight > 0}
 
+    def _inverse_model(self, dataset: FrameDataset) -> InverseModel | None:
+        """The inverse model that ``vae.inverse_weight`` trains with the representation, or None."""
+        if self.cfg.vae.inverse_weight == 0:
+            return None
+        check_inverse_frames(dataset)
+        return InverseModel(self.model.z_dim, dataset.actions.shape[1]).to(self.device)
+
+    def _inverse_loss(self, after: torch.Tensor) -> torch.Tensor:
+        """``inverse_loss`` of the pairs of frames (after - 1, after), which share their context."""
+        assert self.inverse is not None and self.action_var is not None
+        z_before, z_after = (self._z_means(index) for index in (after - 1, after))
+        return inverse_loss(self.inverse(z_before, z_after), self.actions[after], self.action_var)
+
+    def _z_means(self, index: torch.Tensor) -> torch.Tensor:
+        """The z posterior means of the frames ``index`` (the CC-VAE's without the context c)."""
+        batch = self._batch(index)
+        return self.model.encode(batch.images, context=batch.contexts)[:, : self.model.z_dim]
+
     def _swap_losses(self, starts: torch.Tensor) -> dict[str, torch.Tensor]:
         """``swap_losses`` of the factor swaps beginning at frames ``starts``; their start is the episode's
         reset frame, which is also the CC-VAE's context."""
@@ -502,8 +540,9 @@ class _Trainer:
 
     @torch.no_grad()
     def _heldout_metrics(self) -> dict[str, float]:
-        """The held-out loss that picks ``best.pt`` (the VAE's own, without the swap losses) and its parts;
-        with a swap loss on, both swap losses on the held-out swaps too."""
+        """The held-out loss that picks ``best.pt`` (the VAE's own, without the swap and inverse losses) and
+        its parts; with a swap loss on, the swap losses on the held-out swaps too, and with the inverse
+        model, its loss on the held-out pairs of frames."""
         self.model.eval()
         totals: dict[str, float] = defaultdict(float)
         for index in self.heldout_index.split(512):
@@ -518,6 +557,10 @@ class _Trainer:
                 for name, term in self._swap_losses(starts).items():
                     sums[name] += float(term) * len(starts)
             heldout.update({f"heldout/{name}": value / len(swaps) for name, value in sums.items()})
+        pairs = self.pairs[True]
+        if self.inverse is not None and len(pairs):
+            total = sum(float(self._inverse_loss(after)) * len(after) for after in pairs.split(512))
+            heldout["heldout/inverse"] = total / len(pairs)
         return heldout
 
     def _save(self, epoch: int, heldout_loss: float) -> None:
@@ -534,6 +577,7 @@ class _Trainer:
             "images_seen": self.images_seen,
             "fingerprint": self.fingerprint,
             "torch_rng": torch.get_rng_state(),
+            **({"inverse_model": self.inverse.state_dict()} if self.inverse is not None else {}),
         }
         save_representation(self.files.last, self.model, progress)
 
@@ -550,6 +594,8 @@ class _Trainer:
         trained = int(state["epoch"]) + 1
         _check_budget(path, trained, self.cfg.vae.epochs)
         load_state_checked(self.model, state["state_dict"])
+        if self.inverse is not None:
+            self.inverse.load_state_dict(state["inverse_model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.start_epoch = trained
         self.best_loss = float(state["best_loss"])

@@ -45,6 +45,7 @@ from rig.pretrain import (
 )
 from rig.pretrain import check_extendable as check_pretraining_extendable
 from rig.representation import RepresentationModule, load_representation
+from rig.representation.inverse import check_inverse_frames
 from rig.rundir import RunDir
 
 HELDOUT_PALETTE: Palette = "heldout"
@@ -325,6 +326,14 @@ def train_provenance(cfg: Config) -> Provenance:
     return Provenance(record.config, finished=finished)
 
 
+def check_pretrain_start(cfg: Config) -> None:
+    """Refuse, before any stage runs, what would stop the pretrain stage: a ``vae.epochs`` below what is
+    trained, or ``vae.inverse_weight`` on this run's frames when they record too few actions."""
+    check_pretraining_extendable(cfg, RunDir(cfg.run_dir).pretrain)
+    if cfg.vae.inverse_weight > 0 and collect_provenance(cfg).finished:
+        check_inverse_frames(FrameDataset.load(RunDir(cfg.run_dir).frames))
+
+
 def check_train_start(cfg: Config) -> None:
     """Refuse, before any stage runs, what would stop the train stage after collecting and pretraining: an
     ``agent.total_steps`` below what is trained, or ``agent.goal_prior=teleported`` on this run's frames
@@ -404,7 +413,7 @@ STAGES: tuple[Stage, ...] = (
         run=pretrain_stage,
         intact=pretrain_intact,
         provenance=pretrain_provenance,
-        check_start=lambda cfg: check_pretraining_extendable(cfg, RunDir(cfg.run_dir).pretrain),
+        check_start=check_pretrain_start,
     ),
     Stage(
         "train",
