@@ -160,8 +160,8 @@ class FrameDataset:
         mismatch = collection_mismatch(self.meta, env, data, seed)
         if mismatch is not None:
             raise DatasetError(
-                f"{self.origin} was collected with {mismatch}: it is another run's dataset; delete its "
-                "folder and run again to collect this run's frames (the stages after it are kept)"
+                f"{self.origin} was collected with {mismatch}: it is another run's dataset; run with that "
+                "run's settings, or choose another run_dir to collect this run's frames"
             )
 
 

@@ -588,8 +588,8 @@ class _Trainer:
         state = read_checkpoint(path, map_location=self.device)
         if state.get("fingerprint") != self.fingerprint:
             raise PretrainMismatchError(
-                f"{path} belongs to a pretraining run with other settings or data; "
-                "delete the directory or choose another run_dir"
+                f"{path} belongs to a pretraining run with other settings or data, which is kept; "
+                "choose another run_dir"
             )
         trained = int(state["epoch"]) + 1
         _check_budget(path, trained, self.cfg.vae.epochs)

@@ -1,9 +1,11 @@
 """Where a trained goal-reaching agent loses: reaching per palette, contact, the reward's parts, the goals.
 
 For each run it prints three tables, on the run's seeded real goals (``eval.seed`` onwards):
-- **reaching**: final puck and hand distances of the agent and of the random policy for each palette
-  (``train`` and ``heldout`` on the multi-colour envs, so a gap between them is a generalisation gap),
-  the share of episodes in which the hand touched the object, and how far the object moved;
+- **reaching**: final puck and hand distances of the agent, of the agent acting with its training
+  exploration noise (``agent.action_noise``, as the episodes it learns from are collected), and of the
+  random policy for each palette (``train`` and ``heldout`` on the multi-colour envs, so a gap between
+  them is a generalisation gap), the share of episodes in which the hand touched the object, and how far
+  the object moved;
 - **reward by part**: the latent distance to the goal image from teleported scenes. From the reset scene,
   moving only the hand to its goal, only the object to its goal, or both (which must remove all of it),
   removes a share of the distance. The same shares of the true state distance stand beside them: where
@@ -54,6 +56,26 @@ DISTANCE_BINS = ((0.0, 0.04), (0.04, FAR), (FAR, np.inf))
 """start-to-goal distances (m) the reaching-by-distance table splits the episodes into"""
 
 
+class NoisyPolicy:
+    """A policy's deterministic action plus Gaussian noise of std ``sigma`` per dimension, clipped to the
+    action space: the behaviour TD3 collects its training episodes with (``rig.agent``)."""
+
+    def __init__(self, policy: Policy, action_space: spaces.Box, sigma: float, seed: int) -> None:
+        self.policy, self.space, self.sigma = policy, action_space, sigma
+        self.rng = np.random.default_rng(seed)
+
+    def predict(
+        self,
+        observation: dict[str, Array],
+        state: tuple[Array, ...] | None = None,
+        episode_start: Array | None = None,
+        deterministic: bool = False,
+    ) -> tuple[Array, tuple[Array, ...] | None]:
+        action = np.asarray(self.policy.predict(observation, deterministic=True)[0], dtype=np.float64)
+        noisy = action + self.rng.normal(0.0, self.sigma, size=action.shape)
+        return np.clip(noisy, self.space.low, self.space.high).astype(self.space.dtype), None
+
+
 @dataclass(frozen=True)
 class Reaching:
     """Means over one policy's real-goal episodes on one palette."""
@@ -95,12 +117,18 @@ def by_distance(final: Array, needed: Array) -> tuple[tuple[int, float], ...]:
 def reaching(
     cfg: Config, policy: Policy, rep: RepresentationModule, palette: Palette, episodes: int, seed: int
 ) -> list[Reaching]:
-    """The agent and the random policy on the same ``episodes`` seeded goals of ``palette``."""
+    """The agent, the agent with its training noise and the random policy on the same ``episodes`` seeded
+    goals of ``palette``."""
     env = make_latent_env(cfg.env, rep, GoalMode.EVAL, seed, palette)
     assert isinstance(env.action_space, spaces.Box)
     rows = []
+    actors: tuple[tuple[str, Policy], ...] = (
+        ("agent", policy),
+        ("agent + training noise", NoisyPolicy(policy, env.action_space, cfg.agent.action_noise, seed)),
+        ("random", RandomPolicy(env.action_space, seed)),
+    )
     try:
-        for name, actor in (("agent", policy), ("random", RandomPolicy(env.action_space, seed))):
+        for name, actor in actors:
             outcomes = np.array([episode(actor, env, seed + index) for index in range(episodes)], dtype=float)
             means = [float(value) for value in outcomes[:, :4].mean(axis=0)]
             rows.append(Reaching(palette, name, *means, by_distance(outcomes[:, 0], outcomes[:, 4])))

@@ -269,8 +269,9 @@ def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_d
     np.testing.assert_allclose(readings["start"][1], env.unwrapped.state[2:])
     env.close()
     rows = diagnose.reaching(cfg, trained.model, rep, "heldout", 3, 10_000)
-    assert [(row.palette, row.policy) for row in rows] == [("heldout", "agent"), ("heldout", "random")]
-    random_row = rows[1]
+    assert [row.policy for row in rows] == ["agent", "agent + training noise", "random"]
+    assert {row.palette for row in rows} == {"heldout"}
+    random_row = rows[2]
     assert 0 <= random_row.touched <= 1 and random_row.object_moved >= 0
     assert random_row.puck_distance > 0 and random_row.hand_distance > 0
     # The episodes split by how far their goals put the object, and the split means make the whole mean.
@@ -278,6 +279,27 @@ def test_diagnose_agent_reads_goals_and_reaching_on_the_runs_goals(multicolour_d
     assert sum(counts) == 3
     split_mean = sum(count * final for count, final in random_row.by_distance if count) / 3
     assert split_mean == pytest.approx(random_row.puck_distance)
+
+
+def test_diagnose_agent_adds_the_training_noise_to_the_agents_action_within_bounds() -> None:
+    from gymnasium import spaces
+
+    diagnose = load_script("diagnose_agent")
+
+    class Fixed:
+        def predict(self, observation, state=None, episode_start=None, deterministic=False):
+            assert deterministic, "the noise is added to the deterministic action, as TD3 collects"
+            return np.array([0.95, -0.2], np.float32), None
+
+    space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    quiet = diagnose.NoisyPolicy(Fixed(), space, 0.0, seed=0)
+    np.testing.assert_allclose(quiet.predict({})[0], [0.95, -0.2], rtol=1e-6)
+    noisy = diagnose.NoisyPolicy(Fixed(), space, 0.2, seed=0)
+    actions = np.array([noisy.predict({})[0] for _ in range(2000)])
+    assert actions.max() <= 1.0 and actions.min() >= -1.0 and actions.dtype == np.float32
+    assert actions[:, 1].std() == pytest.approx(0.2, rel=0.1)
+    assert actions[:, 1].mean() == pytest.approx(-0.2, abs=0.02)
+    assert np.mean(actions[:, 0] == 1.0) == pytest.approx(0.4, abs=0.05), "P(0.95 + N(0, 0.2) > 1)"
 
 
 def test_diagnose_agent_splits_episodes_by_the_distance_their_goals_need() -> None:
