@@ -50,6 +50,7 @@ Algo = Literal["td3", "sac"]
 RewardKind = Literal["latent_distance", "sparse"]
 GoalPrior = Literal["fitted", "teleported", "standard"]
 ZAugment = Literal["none", "hue"]
+EncoderBody = Literal["rig", "reference"]
 
 
 @dataclass
@@ -125,6 +126,10 @@ class VAEConfig:
     context_film: bool = True
     """CC-VAE only: the context c also scales and shifts the channels of each hidden layer of the broadcast
     decoder (FiLM); with c only concatenated, the decoder drew hand and object as one pair"""
+    encoder: EncoderBody = "rig"
+    """the VAEs' encoders after their convs (refused for the other kinds): rig, one ReLU layer of 256; or
+    reference, the CC-RIG authors' fully connected layers of 500, 300 and 150, each with batch norm and
+    dropout 0.5 (``rig.representation.nets``), in the z and the context encoder alike"""
     z_augment: ZAugment = "none"
     """CC-VAE only (refused for the other kinds): what the z encoder sees in training. none: the frames;
     hue: x_t and its context x0 with one random hue rotation per sample (rig.representation.augment), while
@@ -540,6 +545,10 @@ def _vae_checks(vae: VAEConfig) -> Checks:
             "vae.inverse_weight needs vae.kind=beta_vae or cc_vae",
         ),
         (
+            vae.encoder == "rig" or vae.kind in ("beta_vae", "cc_vae"),
+            "vae.encoder=reference needs vae.kind=beta_vae or cc_vae",
+        ),
+        (
             vae.z_augment == "none" or vae.kind == "cc_vae",
             f"vae.z_augment={vae.z_augment} needs vae.kind=cc_vae: only the CC-VAE has a context c to carry "
             "the appearance hidden from z",
@@ -719,6 +728,7 @@ UNSET_NEUTRAL: dict[str, Any] = {
     "vae.orthogonality_weight": 0.0,
     "vae.balance_weight": 0.0,
     "vae.inverse_weight": 0.0,
+    "vae.encoder": "rig",
 }
 """settings that change nothing at these values, and are left out of the settings a run records (an empty
 env.kwargs flattens to no key at all)"""

@@ -107,6 +107,7 @@ def make_representation(
         "decoder": cfg.decoder,
         "decoder_channels": cfg.decoder_channels,
         "coord_channels": cfg.coord_channels,
+        "encoder": cfg.encoder,
     }
     if cfg.kind == "cc_vae":
         cc_settings = {

@@ -44,6 +44,7 @@ class BetaVAE(ContextFree, GoalPriorModule):
         decoder: str = "deconv",
         decoder_channels: int = 32,
         coord_channels: bool = False,
+        encoder: str = "rig",
         goal_mean: Sequence[float] | None = None,
         goal_std: Sequence[float] | None = None,
     ) -> None:
@@ -59,8 +60,9 @@ class BetaVAE(ContextFree, GoalPriorModule):
         self.decoder_kind = decoder
         self.decoder_channels = decoder_channels
         self.coord_channels = bool(coord_channels)
+        self.encoder_body = encoder
         self.set_goal_prior(goal_mean, goal_std)
-        self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels)
+        self.encoder = GaussianEncoder(3, image_size, z_dim, hidden_dim, self.coord_channels, encoder)
         self.decoder = make_decoder(decoder, z_dim, image_size, hidden_dim, channels=decoder_channels)
 
     def encode(
@@ -117,5 +119,7 @@ class BetaVAE(ContextFree, GoalPriorModule):
             "decoder": self.decoder_kind,
             "decoder_channels": self.decoder_channels,
             "coord_channels": self.coord_channels,
+            # Left out at "rig", so checkpoints from before the setting compare equal to today's.
+            **({"encoder": self.encoder_body} if self.encoder_body != "rig" else {}),
             **self.goal_prior_config(),
         }

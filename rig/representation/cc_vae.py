@@ -59,6 +59,7 @@ class CCVAE(GoalPriorModule):
         coord_channels: bool = False,
         context_film: bool = False,
         z_augment: str = "none",
+        encoder: str = "rig",
         goal_mean: Sequence[float] | None = None,
         goal_std: Sequence[float] | None = None,
     ) -> None:
@@ -77,9 +78,10 @@ class CCVAE(GoalPriorModule):
         self.coord_channels = bool(coord_channels)
         self.context_film = bool(context_film)
         self.z_augment = check_z_augment(z_augment)
+        self.encoder_body = encoder
         self.set_goal_prior(goal_mean, goal_std)
-        self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim)
-        self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels)
+        self.context_encoder = ContextEncoder(image_size, context_dim, hidden_dim, encoder)
+        self.encoder = GaussianEncoder(6, image_size, z_dim, hidden_dim, self.coord_channels, encoder)
         film_dim = context_dim if self.context_film else 0
         self.decoder = make_decoder(
             decoder, z_dim + context_dim, image_size, hidden_dim, film_dim, channels=decoder_channels
@@ -171,6 +173,7 @@ class CCVAE(GoalPriorModule):
             "context_film": self.context_film,
             # Left out at "none", so checkpoints from before the setting compare equal to today's.
             **({"z_augment": self.z_augment} if self.z_augment != "none" else {}),
+            **({"encoder": self.encoder_body} if self.encoder_body != "rig" else {}),
             **self.goal_prior_config(),
         }
 

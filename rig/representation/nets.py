@@ -12,6 +12,11 @@ row and column are cropped.
 ``hidden_dim`` puts one ReLU layer of that width between the conv features and the latent heads (and
 mirrors it in the decoder): with a 4-d latent, a purely linear map from 576 conv features is a narrow
 bottleneck to learn through. ``hidden_dim=0`` gives the reference's direct linear heads.
+
+The encoders' fully connected body is that layer (``"rig"``), or, with ``body="reference"``, the CC-RIG
+authors' (their ``ccrig`` branch of rlkit): layers of 500, 300 and 150, each Linear, batch norm, ReLU and
+dropout 0.5, in the z encoder and the context encoder alike. Batch norm and dropout act in training
+mode only; ``eval()`` encodes with the running statistics and without dropout.
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+ENCODER_BODIES = ("rig", "reference")
+"""the encoders' fully connected bodies (module docstring)"""
+REFERENCE_FC = (500, 300, 150)
+"""widths of the reference body's layers"""
+REFERENCE_DROPOUT = 0.5
+"""the reference body's dropout probability"""
 
 LOGVAR_FLOOR = math.log(1e-3)
 """Log of the smallest posterior variance; keeps exp(-logvar) and the KL finite."""
@@ -63,6 +75,23 @@ def linear_stack(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     if hidden_dim == 0:
         return nn.Sequential(nn.Linear(in_dim, out_dim))
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+
+def encoder_body(in_dim: int, hidden_dim: int, body: str) -> tuple[nn.Module, int]:
+    """The fully connected body from ``in_dim`` conv features, and the width it ends with: one ReLU layer
+    of ``hidden_dim`` (none at 0) for ``"rig"``, the reference's stack for ``"reference"``."""
+    if body not in ENCODER_BODIES:
+        raise ValueError(f"encoder body must be one of {', '.join(ENCODER_BODIES)}, got {body!r}")
+    if body == "reference":
+        layers: list[nn.Module] = []
+        for width in REFERENCE_FC:
+            layers += [nn.Linear(in_dim, width), nn.BatchNorm1d(width), nn.ReLU()]
+            layers.append(nn.Dropout(REFERENCE_DROPOUT))
+            in_dim = width
+        return nn.Sequential(*layers), in_dim
+    if hidden_dim:
+        return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU()), hidden_dim
+    return nn.Identity(), in_dim
 
 
 def floor_logvar(raw: Tensor) -> Tensor:
@@ -116,18 +145,17 @@ class CoordChannels(nn.Module):
 class EncoderFeatures(nn.Module):
     """The encoders' shared body: (B, in_channels, S, S) -> (B, head_in) features for their heads.
 
-    Coordinate channels when asked (CoordConv), the encoder convs, and the ``hidden_dim`` ReLU layer
-    (none at 0). The Gaussian encoder and the regression encoder add their heads to it.
+    Coordinate channels when asked (CoordConv), the encoder convs, and the fully connected ``body``
+    (``encoder_body``). The Gaussian encoder and the regression encoder add their heads to it.
     """
 
-    def __init__(self, in_channels: int, image_size: int, hidden_dim: int, coord_channels: bool) -> None:
+    def __init__(
+        self, in_channels: int, image_size: int, hidden_dim: int, coord_channels: bool, body: str = "rig"
+    ) -> None:
         super().__init__()
         self.coords: nn.Module = CoordChannels(image_size) if coord_channels else nn.Identity()
         self.trunk = ConvTrunk(in_channels + 2 * coord_channels, image_size)
-        self.head_in = hidden_dim or self.trunk.feature_dim
-        self.hidden: nn.Module = nn.Identity()
-        if hidden_dim:
-            self.hidden = nn.Sequential(nn.Linear(self.trunk.feature_dim, hidden_dim), nn.ReLU())
+        self.hidden, self.head_in = encoder_body(self.trunk.feature_dim, hidden_dim, body)
 
     def features(self, images: Tensor) -> Tensor:
         features: Tensor = self.hidden(self.trunk(self.coords(images)))
@@ -138,9 +166,15 @@ class GaussianEncoder(EncoderFeatures):
     """Images -> (mu, logvar) of a diagonal Gaussian posterior, with the variance floored."""
 
     def __init__(
-        self, in_channels: int, image_size: int, out_dim: int, hidden_dim: int, coord_channels: bool = False
+        self,
+        in_channels: int,
+        image_size: int,
+        out_dim: int,
+        hidden_dim: int,
+        coord_channels: bool = False,
+        body: str = "rig",
     ) -> None:
-        super().__init__(in_channels, image_size, hidden_dim, coord_channels)
+        super().__init__(in_channels, image_size, hidden_dim, coord_channels, body)
         self.mu = nn.Linear(self.head_in, out_dim)
         self.logvar = nn.Linear(self.head_in, out_dim)
 
@@ -166,10 +200,14 @@ class RegressionEncoder(EncoderFeatures):
 class ContextEncoder(nn.Module):
     """Context image x0 -> deterministic context latent c."""
 
-    def __init__(self, image_size: int, out_dim: int, hidden_dim: int) -> None:
+    def __init__(self, image_size: int, out_dim: int, hidden_dim: int, body: str = "rig") -> None:
         super().__init__()
         self.trunk = ConvTrunk(3, image_size)
-        self.fc = linear_stack(self.trunk.feature_dim, hidden_dim, out_dim)
+        if body == "rig":
+            self.fc = linear_stack(self.trunk.feature_dim, hidden_dim, out_dim)
+        else:
+            stack, width = encoder_body(self.trunk.feature_dim, hidden_dim, body)
+            self.fc = nn.Sequential(stack, nn.Linear(width, out_dim))
 
     def forward(self, images: Tensor) -> Tensor:
         context: Tensor = self.fc(self.trunk(images))
