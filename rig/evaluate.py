@@ -44,13 +44,11 @@ class Policy(Protocol):
     ) -> tuple[Array, tuple[Array, ...] | None]: ...
 
 
-class RandomPolicy:
-    """Uniform random actions: the baseline for the same evaluation."""
+class StatelessPolicy:
+    """A ``Policy`` whose action depends on the observation alone: subclasses give ``act``."""
 
-    def __init__(self, action_space: spaces.Box, seed: int) -> None:
-        self.action_space = spaces.Box(
-            action_space.low, action_space.high, dtype=action_space.dtype, seed=seed
-        )
+    def act(self, observation: dict[str, Array]) -> Array:
+        raise NotImplementedError
 
     def predict(
         self,
@@ -59,7 +57,33 @@ class RandomPolicy:
         episode_start: Array | None = None,
         deterministic: bool = False,
     ) -> tuple[Array, tuple[Array, ...] | None]:
-        return self.action_space.sample(), None
+        return self.act(observation), None
+
+
+class RandomPolicy(StatelessPolicy):
+    """Uniform random actions: the baseline for the same evaluation."""
+
+    def __init__(self, action_space: spaces.Box, seed: int) -> None:
+        self.action_space = spaces.Box(
+            action_space.low, action_space.high, dtype=action_space.dtype, seed=seed
+        )
+
+    def act(self, observation: dict[str, Array]) -> Array:
+        return self.action_space.sample()
+
+
+class NoisyPolicy(StatelessPolicy):
+    """A policy's deterministic action plus Gaussian noise of std ``sigma`` per dimension, clipped to the
+    action space: the behaviour TD3 collects its training episodes with (``agent.action_noise``)."""
+
+    def __init__(self, policy: Policy, action_space: spaces.Box, sigma: float, seed: int) -> None:
+        self.policy, self.space, self.sigma = policy, action_space, sigma
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: dict[str, Array]) -> Array:
+        action = np.asarray(self.policy.predict(observation, deterministic=True)[0], dtype=np.float64)
+        noisy = action + self.rng.normal(0.0, self.sigma, size=action.shape)
+        return np.clip(noisy, self.space.low, self.space.high).astype(self.space.dtype)
 
 
 @dataclass(frozen=True)

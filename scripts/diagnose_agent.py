@@ -39,7 +39,7 @@ from rig.checkpoints import load_run
 from rig.config import Config, Palette
 from rig.data import FrameDataset
 from rig.diagnostics.probes import fit_ridge
-from rig.evaluate import Policy, RandomPolicy
+from rig.evaluate import NoisyPolicy, Policy, RandomPolicy
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
 from rig.representation import RepresentationModule, load_representation
 from rig.representation.inference import contexts_of, encode_dataset
@@ -54,26 +54,6 @@ FAR = 0.08
 """object start-to-goal distance (m) from which a goal counts as far; two thirds of rig/Push-v0's goals"""
 DISTANCE_BINS = ((0.0, 0.04), (0.04, FAR), (FAR, np.inf))
 """start-to-goal distances (m) the reaching-by-distance table splits the episodes into"""
-
-
-class NoisyPolicy:
-    """A policy's deterministic action plus Gaussian noise of std ``sigma`` per dimension, clipped to the
-    action space: the behaviour TD3 collects its training episodes with (``rig.agent``)."""
-
-    def __init__(self, policy: Policy, action_space: spaces.Box, sigma: float, seed: int) -> None:
-        self.policy, self.space, self.sigma = policy, action_space, sigma
-        self.rng = np.random.default_rng(seed)
-
-    def predict(
-        self,
-        observation: dict[str, Array],
-        state: tuple[Array, ...] | None = None,
-        episode_start: Array | None = None,
-        deterministic: bool = False,
-    ) -> tuple[Array, tuple[Array, ...] | None]:
-        action = np.asarray(self.policy.predict(observation, deterministic=True)[0], dtype=np.float64)
-        noisy = action + self.rng.normal(0.0, self.sigma, size=action.shape)
-        return np.clip(noisy, self.space.low, self.space.high).astype(self.space.dtype), None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import rig.threads
+from rig.config import load_config
+from rig.data import FrameDataset, collect
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -23,3 +25,10 @@ def one_torch_thread() -> Iterator[None]:
         patch.setattr(rig.threads, "usable_cpus", lambda: 1)
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def debug_frames() -> FrameDataset:
+    """300 frames of the debug config (``rig/Push-v0``, half the episodes teleported), seed 0."""
+    cfg = load_config("debug", ["device=cpu", "data.num_frames=300"])
+    return collect(cfg.env, cfg.data, seed=0, progress=False)

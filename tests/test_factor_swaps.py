@@ -15,6 +15,7 @@ from rig.config import Config, ConfigError, load_config
 from rig.data import DatasetError, FrameDataset, collect
 from rig.goal_env import GoalEnvView
 from rig.pretrain import pretrain, swap_losses, swap_starts
+from tests.datasets import drop_arrays
 
 SWAPS = ["data.factor_swaps=0.5"]
 
@@ -74,10 +75,7 @@ def test_without_swaps_the_dataset_and_its_record_are_as_before(tmp_path: Path) 
     # A dataset saved before swap_role existed loads with zeros in its place.
     path = tmp_path / "frames.npz"
     frames.save(path)
-    with np.load(path) as archive:
-        recorded_later = ("swap_role", "swap_factors", "teleported")
-        older = {name: archive[name] for name in archive.files if name not in recorded_later}
-    np.savez(path, **older)
+    drop_arrays(path, ["swap_role", "swap_factors", "teleported", "actions", "acted"])
     loaded = FrameDataset.load(path)
     assert loaded.swap_role.dtype == np.int8 and not loaded.swap_role.any()
     assert loaded.swap_factors.dtype == np.int8 and not loaded.swap_factors.any()

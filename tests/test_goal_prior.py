@@ -16,6 +16,7 @@ from rig.pipeline import run_pipeline
 from rig.pretrain import fit_goal_prior, make_representation
 from rig.representation import load_representation
 from rig.representation.inference import contexts_of, encode_dataset
+from tests.datasets import drop_arrays
 
 FAST = ["device=cpu", "torch_threads=1"]
 
@@ -24,10 +25,9 @@ def debug(run_dir: Path, *overrides: str):
     return load_config("debug", [f"run_dir={run_dir}", *FAST, *overrides])
 
 
-@pytest.fixture(scope="module")
-def frames(tmp_path_factory: pytest.TempPathFactory) -> FrameDataset:
-    cfg = debug(tmp_path_factory.mktemp("frames"), "data.num_frames=300")
-    return collect(cfg.env, cfg.data, seed=0, progress=False)
+@pytest.fixture
+def frames(debug_frames: FrameDataset) -> FrameDataset:
+    return debug_frames
 
 
 def test_the_dataset_records_which_frames_were_teleported(frames: FrameDataset, tmp_path: Path) -> None:
@@ -53,9 +53,7 @@ def test_a_dataset_saved_before_the_record_loads_with_none_teleported(
     path = tmp_path / "frames.npz"
     frames.save(path)
     assert np.array_equal(FrameDataset.load(path).teleported, frames.teleported)
-    with np.load(path) as archive:
-        older = {name: archive[name] for name in archive.files if name != "teleported"}
-    np.savez(path, **older)
+    drop_arrays(path, ["teleported"])
     loaded = FrameDataset.load(path)
     assert loaded.teleported.dtype == bool and not loaded.teleported.any()
     assert np.array_equal(loaded.images, frames.images)
@@ -106,19 +104,24 @@ def test_an_agent_trains_on_goals_fitted_to_the_teleported_frames(tmp_path: Path
     assert with_agent.config_dict()["goal_mean"] != pytest.approx(fit_goal_prior(pretrained, dataset)[0])
 
 
-def test_frames_without_the_record_are_refused_before_pretraining(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "dropped, override, message",
+    [
+        (["teleported"], "agent.goal_prior=teleported", "records none"),
+        (["actions", "acted"], "vae.inverse_weight=1", "collected before actions were recorded"),
+    ],
+)
+def test_frames_without_a_record_a_setting_needs_are_refused_before_pretraining(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dropped: list[str], override: str, message: str
 ) -> None:
     run_dir = tmp_path / "run"
     assert main(["collect", "debug", f"run_dir={run_dir}", *FAST]) == 0
     path = run_dir / "data" / "frames.npz"
-    with np.load(path) as archive:
-        older = {name: archive[name] for name in archive.files if name != "teleported"}
-    np.savez(path, **older)
+    drop_arrays(path, dropped)
     kept = path.read_bytes()
     capsys.readouterr()
-    assert main(["run", "debug", f"run_dir={run_dir}", "agent.goal_prior=teleported", *FAST]) == 2
+    assert main(["run", "debug", f"run_dir={run_dir}", override, *FAST]) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "records none" in error[0], error
+    assert len(error) == 1 and message in error[0], error
     assert not (run_dir / "pretrain").exists(), "refused before any stage ran"
     assert path.read_bytes() == kept, "the frames are kept"

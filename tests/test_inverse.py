@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rig.cli import main
-from rig.config import ConfigError, load_config
+from rig.config import ConfigError
 from rig.data import FrameDataset, collect
 from rig.pretrain import pretrain
 from rig.representation import read_checkpoint
@@ -22,19 +21,14 @@ from rig.representation.inverse import (
     check_inverse_frames,
     inverse_loss,
 )
+from tests.datasets import drop_arrays
+from tests.test_goal_prior import debug
 from tests.test_pretrain import assert_interrupted_pretraining_resumes_exactly
 
-FAST = ["device=cpu", "torch_threads=1"]
 
-
-def debug(run_dir: Path, *overrides: str):
-    return load_config("debug", [f"run_dir={run_dir}", *FAST, *overrides])
-
-
-@pytest.fixture(scope="module")
-def frames(tmp_path_factory: pytest.TempPathFactory) -> FrameDataset:
-    cfg = debug(tmp_path_factory.mktemp("frames"), "data.num_frames=300")
-    return collect(cfg.env, cfg.data, seed=0, progress=False)
+@pytest.fixture
+def frames(debug_frames: FrameDataset) -> FrameDataset:
+    return debug_frames
 
 
 def test_the_dataset_records_the_action_between_consecutive_random_action_frames(
@@ -61,9 +55,7 @@ def test_a_dataset_saved_before_actions_were_recorded_loads_without_them_and_is_
     path = tmp_path / "frames.npz"
     frames.save(path)
     assert np.array_equal(FrameDataset.load(path).actions, frames.actions)
-    with np.load(path) as archive:
-        older = {name: archive[name] for name in archive.files if name not in ("actions", "acted")}
-    np.savez(path, **older)
+    drop_arrays(path, ["actions", "acted"])
     loaded = FrameDataset.load(path)
     assert loaded.actions.shape == (len(frames), 0) and not loaded.acted.any()
     with pytest.raises(ConfigError, match="collected before actions were recorded"):
@@ -149,21 +141,3 @@ def test_interrupted_pretraining_with_the_inverse_loss_resumes_to_the_same_weigh
 def test_inverse_settings_are_checked(tmp_path: Path, overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         debug(tmp_path, *overrides)
-
-
-def test_frames_without_actions_are_refused_before_pretraining(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run_dir = tmp_path / "run"
-    assert main(["collect", "debug", f"run_dir={run_dir}", *FAST]) == 0
-    path = run_dir / "data" / "frames.npz"
-    with np.load(path) as archive:
-        older = {name: archive[name] for name in archive.files if name not in ("actions", "acted")}
-    np.savez(path, **older)
-    kept = path.read_bytes()
-    capsys.readouterr()
-    assert main(["run", "debug", f"run_dir={run_dir}", "vae.inverse_weight=1", *FAST]) == 2
-    error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "collected before actions were recorded" in error[0], error
-    assert not (run_dir / "pretrain").exists(), "refused before any stage ran"
-    assert path.read_bytes() == kept, "the frames are kept"
