@@ -15,7 +15,8 @@ For each run it prints three tables, on the run's seeded real goals (``eval.seed
 - **imagined goals**: where the goals the agent trains on put hand and object. A linear probe from z to
   the true state, fitted on the run's training frames, reads each imagined goal, beside the same probe on
   encoded real goal images and the real goals' true states; the share of goals with the object at least
-  ``FAR`` from its start is how often the agent practises long pushes;
+  ``FAR`` from its start is how often the agent practises long pushes, and the share of possible scenes
+  (hand and object inside the walls, not overlapping) how many of the prior's goals can be reached at all;
 - **reaching by distance**: the reaching table's final puck distance split by how far each goal puts the
   object from its start, so that a loss on long pushes shows apart from one on short ones.
 
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from gymnasium import spaces
 
-from envs.push import HAND_RADIUS, PUCK_RADIUS
+from envs.push import HAND_RADIUS, PUCK_RADIUS, WALL_HALF_WIDTH
 from rig.checkpoints import load_run
 from rig.config import Config, Palette
 from rig.data import FrameDataset
@@ -172,11 +173,22 @@ def goal_readings(
     return {**probe, "true": np.asarray(true), "start": np.asarray(start)}
 
 
+def possible_scenes(states: Array) -> Array:
+    """(goals,) whether each goal state (hand xy, puck xy) is a scene the pusher can show: hand and puck
+    inside the walls and not overlapping. Every real goal is; an imagined one read as impossible cannot
+    be reached, however the agent acts."""
+    hand, puck = states[:, :2], states[:, 2:]
+    inside = np.all(np.abs(hand) <= WALL_HALF_WIDTH - HAND_RADIUS, axis=1)
+    inside &= np.all(np.abs(puck) <= WALL_HALF_WIDTH - PUCK_RADIUS, axis=1)
+    return inside & (np.linalg.norm(hand - puck, axis=1) >= HAND_RADIUS + PUCK_RADIUS)
+
+
 def goal_summary(states: Array, start: Array) -> str:
     """The goals table's columns for goal ``states`` (goals, 4), the object starting at ``start``."""
     hand, puck = states[:, :2], states[:, 2:]
     from_start = np.linalg.norm(puck - start, axis=1)
     return (
+        f"{possible_scenes(states).mean():.2f} | "
         f"{from_start.mean():.3f} | {np.mean(from_start >= FAR):.2f} | "
         f"{puck[:, 0].std():.3f} / {puck[:, 1].std():.3f} | "
         f"{np.linalg.norm(hand - puck, axis=1).mean():.3f} | {hand[:, 0].std():.3f} / {hand[:, 1].std():.3f}"
@@ -209,9 +221,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "|---|---|---|---|---|---|---|---|",
         ],
         "goals": [
-            f"| run | goals | puck from start (m) | share >= {FAR} m | puck std x / y | hand to puck (m) "
+            f"| run | goals | possible scene | puck from start (m) | share >= {FAR} m | puck std x / y "
+            "| hand to puck (m) "
             "| hand std x / y |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
         ],
         "by_distance": [
             "| run | palette | policy | "

@@ -311,7 +311,17 @@ def test_diagnose_agent_splits_episodes_by_the_distance_their_goals_need() -> No
         (2, pytest.approx(0.06)),
     )
     share = diagnose.goal_summary(np.array([[0, 0, 0.1, 0], [0, 0, 0.02, 0.01]]), np.zeros((2, 2)))
-    assert share.split(" | ")[1] == "0.50", "one goal of two puts the object 8 cm or more from its start"
+    assert share.split(" | ")[2] == "0.50", "one goal of two puts the object 8 cm or more from its start"
+    assert share.split(" | ")[0] == "0.50", "the second goal puts the puck on the hand"
+    scenes = np.array(
+        [
+            [0.0, 0.0, 0.1, 0.0],  # possible
+            [0.0, 0.0, 0.03, 0.0],  # hand and puck overlap
+            [0.0, 0.0, 0.2, 0.0],  # the puck through the wall
+            [-0.22, 0.0, 0.1, 0.0],  # the hand through the wall
+        ]
+    )
+    assert diagnose.possible_scenes(scenes).tolist() == [True, False, False, False]
 
 
 def test_exploration_takes_each_episodes_largest_displacement_from_its_start() -> None:
