@@ -10,7 +10,8 @@ import pytest
 
 from envs.push import PUCK_GOAL_BOX
 from rig.config import load_config
-from rig.data import DatasetError, FrameDataset, collect
+from rig.data import DTYPES, MISSING_SHAPES, OPTIONAL_ARRAYS, DatasetError, FrameDataset, collect
+from tests.datasets import drop_arrays
 
 
 def small(frames: int = 120, teleport: float = 0.5, env_id: str = "rig/Push-v0", **env: object):
@@ -30,6 +31,23 @@ def test_round_trip_keeps_every_array_and_the_config(tmp_path: Path) -> None:
     assert loaded.meta == dataset.meta
     assert loaded.meta["env"]["id"] == "rig/Push-v0" and loaded.meta["data"]["num_frames"] == 120
     assert loaded.images.dtype == np.uint8 and loaded.images.shape == (120, 48, 48, 3)
+
+
+@pytest.mark.parametrize("name", OPTIONAL_ARRAYS)
+def test_a_dataset_saved_before_an_array_existed_loads_with_it_empty(
+    debug_frames: FrameDataset, tmp_path: Path, name: str
+) -> None:
+    """Datasets collected by older versions lack the arrays added since: they load with zeros (or no
+    columns) in their place and every other array as it was."""
+    path = tmp_path / "frames.npz"
+    debug_frames.save(path)
+    drop_arrays(path, [name])
+    loaded = FrameDataset.load(path)
+    missing = getattr(loaded, name)
+    assert missing.dtype == DTYPES[name] and not missing.any()
+    assert missing.shape == (len(debug_frames), *MISSING_SHAPES.get(name, ()))
+    for other in ("images", "states", "episodes", *(kept for kept in OPTIONAL_ARRAYS if kept != name)):
+        assert np.array_equal(getattr(loaded, other), getattr(debug_frames, other)), other
 
 
 def test_same_seed_same_dataset_other_seed_other_dataset() -> None:

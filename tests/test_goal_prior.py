@@ -47,18 +47,6 @@ def test_the_dataset_records_which_frames_were_teleported(frames: FrameDataset, 
     assert not collect(swaps.env, swaps.data, seed=0, progress=False).teleported.any()
 
 
-def test_a_dataset_saved_before_the_record_loads_with_none_teleported(
-    frames: FrameDataset, tmp_path: Path
-) -> None:
-    path = tmp_path / "frames.npz"
-    frames.save(path)
-    assert np.array_equal(FrameDataset.load(path).teleported, frames.teleported)
-    drop_arrays(path, ["teleported"])
-    loaded = FrameDataset.load(path)
-    assert loaded.teleported.dtype == bool and not loaded.teleported.any()
-    assert np.array_equal(loaded.images, frames.images)
-
-
 def test_the_teleported_prior_is_fitted_to_the_teleported_training_frames_only(
     frames: FrameDataset, tmp_path: Path
 ) -> None:
