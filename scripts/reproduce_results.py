@@ -67,6 +67,9 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     # The default at 100K, and with imagined goals fitted to the teleported frames (RIG, Past 50,000 steps).
     "rig_long": ("default", HUNDRED_K),
     "rig_long_teleported": ("default", (*HUNDRED_K, "agent.goal_prior=teleported")),
+    # The same agent on the supervised position encoder at 100K, and CC-RIG with the teleported goal prior.
+    "supervised_long": ("supervised", HUNDRED_K),
+    "ccrig_teleported": ("ccrig", ("agent.goal_prior=teleported",)),
 }
 LABELS = {
     "rig": "RIG, default ([256, 256] networks)",
@@ -86,6 +89,8 @@ LABELS = {
     "oracle_100k": "state oracle",
     "rig_long": "RIG, default ([256, 256] networks)",
     "rig_long_teleported": "RIG, goals fitted to teleported frames",
+    "supervised_long": "RIG on the supervised position encoder",
+    "ccrig_teleported": "CC-RIG, goals fitted to teleported frames",
 }
 """How the docs' tables name each method."""
 COMPARISONS = (
@@ -97,6 +102,9 @@ COMPARISONS = (
     ("skewfit", "rig_100k"),
     ("skewfit", "rig_random_data"),
     ("rig_long_teleported", "rig_long"),
+    ("supervised_long", "rig_long"),
+    ("supervised_long", "oracle_100k"),
+    ("ccrig_teleported", "ccrig"),
 )
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
 
