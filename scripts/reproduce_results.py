@@ -67,8 +67,10 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     # The default at 100K, and with imagined goals fitted to the teleported frames (RIG, Past 50,000 steps).
     "rig_long": ("default", HUNDRED_K),
     "rig_long_teleported": ("default", (*HUNDRED_K, "agent.goal_prior=teleported")),
-    # The same agent on the supervised position encoder at 100K, and CC-RIG with the teleported goal prior.
+    # The same agent on the supervised position encoder at 100K, the oracle on the default's networks at
+    # 100K, and CC-RIG with the teleported goal prior.
     "supervised_long": ("supervised", HUNDRED_K),
+    "oracle_long": ("oracle", (*HUNDRED_K, "agent.net_arch=[256,256]")),
     "ccrig_teleported": ("ccrig", ("agent.goal_prior=teleported",)),
 }
 LABELS = {
@@ -90,6 +92,7 @@ LABELS = {
     "rig_long": "RIG, default ([256, 256] networks)",
     "rig_long_teleported": "RIG, goals fitted to teleported frames",
     "supervised_long": "RIG on the supervised position encoder",
+    "oracle_long": "state oracle, [256, 256] networks",
     "ccrig_teleported": "CC-RIG, goals fitted to teleported frames",
 }
 """How the docs' tables name each method."""
@@ -103,7 +106,8 @@ COMPARISONS = (
     ("skewfit", "rig_random_data"),
     ("rig_long_teleported", "rig_long"),
     ("supervised_long", "rig_long"),
-    ("supervised_long", "oracle_100k"),
+    ("supervised_long", "oracle_long"),
+    ("rig_long", "oracle_long"),
     ("ccrig_teleported", "ccrig"),
 )
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
