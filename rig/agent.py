@@ -87,6 +87,7 @@ def make_training_env(cfg: Config, representation: RepresentationModule) -> VecE
             reward=cfg.agent.reward,
             sparse_threshold=cfg.agent.sparse_threshold,
             frames_in_info=cfg.online.enabled,
+            reward_scale=cfg.agent.reward_scale,
         )
         return Monitor(env)
 

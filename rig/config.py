@@ -48,6 +48,7 @@ Likelihood = Literal["gaussian", "bernoulli"]
 DecoderKind = Literal["deconv", "broadcast", "slots"]
 Algo = Literal["td3", "sac"]
 RewardKind = Literal["latent_distance", "sparse"]
+RewardScale = Literal["none", "goal_std"]
 GoalPrior = Literal["fitted", "teleported", "standard"]
 ZAugment = Literal["none", "hue"]
 EncoderBody = Literal["rig", "reference"]
@@ -227,6 +228,14 @@ class AgentConfig:
     """latent_distance (dense) or sparse (thresholded latent distance)"""
     sparse_threshold: float = 1.0
     """latent distance under which the sparse reward counts as reached"""
+    reward_scale: RewardScale = "none"
+    """how the reward's latent distance weighs the dimensions of z: none, as the VAE's latent does; goal_std,
+    each dimension's difference divided by the std of the imagined goals' z on it (the fitted goal prior:
+    the spread of the encoder means over the training frames), and dimensions whose std is below 0.1
+    (inactive units) left out, so each dimension the encoder uses counts by how far it moves across the
+    frames rather than by its scale in the latent. The context part of a CC-VAE latent keeps weight 1. The
+    sparse threshold is then in these units. Needs an image representation, agent.goal_prior fitted or
+    teleported, and online.enabled false (an online run refits its goals, which would move the reward)"""
     goal_prior: GoalPrior = "fitted"
     """where imagined goals' z is drawn from (exploration and prior relabelling): fitted, a diagonal Gaussian
     fitted to the encoder means of the training frames, as the RIG reference implementation samples;
@@ -605,11 +614,18 @@ def _inverse_checks(config: Config) -> Checks:
 def _goal_prior_checks(config: Config) -> Checks:
     fitted_to_frames = not config.vae.is_oracle and not config.online.enabled
     teleported = config.agent.goal_prior == "teleported" and fitted_to_frames
+    scaled = config.agent.reward_scale == "goal_std"
     return [
         (
             not teleported or config.data.teleport_fraction > 0.0,
             "agent.goal_prior=teleported fits imagined goals to the teleported frames: set "
             "data.teleport_fraction > 0 too",
+        ),
+        (
+            not scaled or (fitted_to_frames and config.agent.goal_prior != "standard"),
+            "agent.reward_scale=goal_std scales the reward by the goal prior fitted to the frames: it needs an "
+            "image representation (not vae.kind=state), agent.goal_prior fitted or teleported, and "
+            "online.enabled false",
         ),
     ]
 

@@ -29,8 +29,9 @@ import torch
 from gymnasium import spaces
 
 from envs.push import PushEnv
-from rig.config import EnvConfig, Palette, RewardKind
+from rig.config import EnvConfig, Palette, RewardKind, RewardScale
 from rig.envs import make_env, push_env
+from rig.errors import UserError
 from rig.goal_env import DEFAULT_METRIC, GoalEnvView, GoalMetric, goal_distance, goal_spaces
 from rig.representation import RepresentationModule, images_to_tensor, tensor_to_images
 from rig.representation.base import module_device
@@ -39,6 +40,15 @@ Array = np.ndarray
 Obs = dict[str, Array]
 
 REWARDS: tuple[RewardKind, ...] = get_args(RewardKind)
+REWARD_SCALES: tuple[RewardScale, ...] = get_args(RewardScale)
+ACTIVE_STD = 0.1
+"""A dimension of z whose encoder means vary less than this (std over the frames) is an inactive unit:
+``agent.reward_scale=goal_std`` leaves it out of the reward (the active-units criterion of Burda et al.,
+2016: a variance of the encoder means above 0.01)."""
+
+
+class InactiveLatentError(UserError, ValueError):
+    """``agent.reward_scale=goal_std`` on a representation whose encoder uses no dimension of z."""
 
 
 class GoalMode(enum.Enum):
@@ -48,17 +58,59 @@ class GoalMode(enum.Enum):
     """the env's real goal image, encoded"""
 
 
-def latent_reward(achieved: Array, desired: Array, kind: RewardKind, sparse_threshold: float) -> Array:
+def latent_reward(
+    achieved: Array,
+    desired: Array,
+    kind: RewardKind,
+    sparse_threshold: float,
+    weights: Array | None = None,
+) -> Array:
     """-||achieved - desired|| (``latent_distance``) or -[distance > threshold] (``sparse``), batched.
 
-    Works on single vectors and on batches of shape (..., latent_dim).
+    Works on single vectors and on batches of shape (..., latent_dim). ``weights`` (latent_dim,) multiply
+    the difference before its norm (``reward_weights``); None weighs every dimension 1.
     """
-    difference = np.asarray(achieved, dtype=np.float64) - np.asarray(desired, dtype=np.float64)
-    # axis=-1 even for single vectors, so a batch row and the same single vector round identically.
-    distance = np.linalg.norm(difference, axis=-1)
+    distance = latent_distance(achieved, desired, weights)
     if kind == "sparse":
         return (distance <= sparse_threshold).astype(np.float64) - 1.0
     return -distance
+
+
+def latent_distance(achieved: Array, desired: Array, weights: Array | None = None) -> Array:
+    """||weights * (achieved - desired)|| over the last axis, batched; the distance the reward pays."""
+    difference = np.asarray(achieved, dtype=np.float64) - np.asarray(desired, dtype=np.float64)
+    if weights is not None:
+        difference = difference * weights
+    # axis=-1 even for single vectors, so a batch row and the same single vector round identically.
+    return np.linalg.norm(difference, axis=-1)
+
+
+def reward_weights(representation: RepresentationModule, scale: RewardScale) -> Array | None:
+    """The per-dimension weights of the reward's latent difference for ``agent.reward_scale``.
+
+    ``none``: None (every dimension 1). ``goal_std``: 1 / std of the representation's fitted goal prior on
+    each dimension of z, 0 where that std is below ``ACTIVE_STD``, and 1 on the context part (CC-VAE).
+    """
+    if scale not in REWARD_SCALES:
+        raise ValueError(f"reward_scale must be one of {REWARD_SCALES}, got {scale!r}")
+    if scale == "none":
+        return None
+    prior = getattr(representation, "goal_prior", None)
+    if prior is None:
+        raise ValueError(
+            "reward_scale=goal_std divides by the std of a fitted goal prior, and this representation has "
+            "none (fit it with set_goal_prior, as the train stage does for agent.goal_prior=fitted)"
+        )
+    std = np.asarray(prior[1], dtype=np.float64)
+    active = std >= ACTIVE_STD
+    if not active.any():
+        raise InactiveLatentError(
+            f"agent.reward_scale=goal_std weighs the dimensions of z the encoder uses, and it uses none (goal "
+            f"std at most {std.max():.3g}, under {ACTIVE_STD}): pretrain longer (vae.epochs) or lower "
+            "vae.beta in a new run_dir, or use agent.reward_scale=none"
+        )
+    context = np.ones(representation.latent_dim - representation.z_dim)
+    return np.concatenate([np.where(active, 1.0 / std, 0.0), context])
 
 
 def make_latent_env(
@@ -71,12 +123,21 @@ def make_latent_env(
     reward: RewardKind = "latent_distance",
     sparse_threshold: float = 1.0,
     frames_in_info: bool = False,
+    reward_scale: RewardScale = "none",
 ) -> LatentGoalEnv:
     """A ``LatentGoalEnv`` on a fresh env; with a state representation it renders only if ``record``."""
     render = record or representation.input_kind == "image"
     env = make_env(env_cfg, palette=palette, render=render)
     return LatentGoalEnv(
-        env, representation, mode, reward, sparse_threshold, seed, frames_in_info, env_cfg.frame_stack
+        env,
+        representation,
+        mode,
+        reward,
+        sparse_threshold,
+        seed,
+        frames_in_info,
+        env_cfg.frame_stack,
+        reward_scale,
     )
 
 
@@ -96,6 +157,8 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             achieved state) after every step, and ``start_frame`` and ``goal_frame`` at an episode's first.
         frame_stack: latents of the last ``frame_stack`` frames in ``observation``, newest first; at an
             episode's start the first frame's latent fills every slot. Image representations only.
+        reward_scale: how the reward weighs the latent's dimensions (``reward_weights``), fixed from the
+            representation's goal prior when the env is made.
     """
 
     def __init__(
@@ -108,10 +171,13 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
         seed: int | None = None,
         frames_in_info: bool = False,
         frame_stack: int = 1,
+        reward_scale: RewardScale = "none",
     ) -> None:
         super().__init__(env)
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        self.reward_weights = reward_weights(representation, reward_scale)
+        """per-dimension weights of the reward's latent difference; None weighs every dimension 1"""
         if frame_stack < 1 or (frame_stack > 1 and representation.input_kind != "image"):
             raise ValueError(
                 f"frame_stack must be 1, or above 1 for image representations; got {frame_stack}"
@@ -180,7 +246,7 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
             self._earlier_latents = [latent, *self._earlier_latents[:-1]]
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
         info = self._with_metrics(info, state_obs)
-        info["latent_distance"] = float(np.linalg.norm(obs["achieved_goal"] - self.latent_goal))
+        info["latent_distance"] = float(self.reward_distance(obs["achieved_goal"], self.latent_goal))
         if self.frames_in_info:
             info.update(self._frame_info(state_obs))
         return obs, reward, terminated, truncated, info
@@ -192,7 +258,13 @@ class LatentGoalEnv(gym.Wrapper[Obs, Array, Obs, Array]):
     # ------------------------------------------------------------ goal-env interface
     def compute_reward(self, achieved_goal: Array, desired_goal: Array, info: Any) -> Array:
         """Batched reward of ``achieved_goal`` for ``desired_goal``; ``info`` is not needed."""
-        return latent_reward(achieved_goal, desired_goal, self.reward_kind, self.sparse_threshold)
+        return latent_reward(
+            achieved_goal, desired_goal, self.reward_kind, self.sparse_threshold, self.reward_weights
+        )
+
+    def reward_distance(self, achieved: Array, desired: Array) -> Array:
+        """The latent distance the reward pays, batched: weighted as ``reward_scale`` says."""
+        return latent_distance(achieved, desired, self.reward_weights)
 
     def sample_prior_goals(self, latents: Array) -> Array:
         """One fresh imagined goal per row of ``latents``, each keeping that row's context part.

@@ -75,7 +75,7 @@ def check(run_dir: Path, goals: GoalMode, episodes: int, horizon: int, seed: int
     env_cfg = replace(cfg.env, max_episode_steps=horizon)
     env = make_latent_env(
         env_cfg, trained.representation.eval(), goals, seed, "train", reward=cfg.agent.reward,
-        sparse_threshold=cfg.agent.sparse_threshold,
+        sparse_threshold=cfg.agent.sparse_threshold, reward_scale=cfg.agent.reward_scale,
     )  # fmt: skip
     q_values, returns, final_rewards = [], [], []
     try:

@@ -72,6 +72,7 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     "supervised_long": ("supervised", HUNDRED_K),
     "oracle_long": ("oracle", (*HUNDRED_K, "agent.net_arch=[256,256]")),
     "ccrig_teleported": ("ccrig", ("agent.goal_prior=teleported",)),
+    "rig_long_goal_std": ("default", (*HUNDRED_K, "agent.reward_scale=goal_std")),
 }
 LABELS = {
     "rig": "RIG, default ([256, 256] networks)",
@@ -94,6 +95,7 @@ LABELS = {
     "supervised_long": "RIG on the supervised position encoder",
     "oracle_long": "state oracle, [256, 256] networks",
     "ccrig_teleported": "CC-RIG, goals fitted to teleported frames",
+    "rig_long_goal_std": "RIG, reward scaled by the goal std",
 }
 """How the docs' tables name each method."""
 COMPARISONS = (
@@ -109,6 +111,8 @@ COMPARISONS = (
     ("supervised_long", "oracle_long"),
     ("rig_long", "oracle_long"),
     ("ccrig_teleported", "ccrig"),
+    ("rig_long_goal_std", "rig_long"),
+    ("rig_long_goal_std", "oracle_long"),
 )
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
 
