@@ -623,8 +623,8 @@ def _goal_prior_checks(config: Config) -> Checks:
         ),
         (
             not scaled or (fitted_to_frames and config.agent.goal_prior != "standard"),
-            "agent.reward_scale=goal_std scales the reward by the goal prior fitted to the frames: it needs an "
-            "image representation (not vae.kind=state), agent.goal_prior fitted or teleported, and "
+            "agent.reward_scale=goal_std scales the reward by the goal prior fitted to the frames: it needs "
+            "an image representation (not vae.kind=state), agent.goal_prior fitted or teleported, and "
             "online.enabled false",
         ),
     ]

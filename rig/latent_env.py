@@ -105,8 +105,8 @@ def reward_weights(representation: RepresentationModule, scale: RewardScale) -> 
     active = std >= ACTIVE_STD
     if not active.any():
         raise InactiveLatentError(
-            f"agent.reward_scale=goal_std weighs the dimensions of z the encoder uses, and it uses none (goal "
-            f"std at most {std.max():.3g}, under {ACTIVE_STD}): pretrain longer (vae.epochs) or lower "
+            f"agent.reward_scale=goal_std weighs the dimensions of z the encoder uses, and it uses none "
+            f"(goal std at most {std.max():.3g}, under {ACTIVE_STD}): pretrain longer (vae.epochs) or lower "
             "vae.beta in a new run_dir, or use agent.reward_scale=none"
         )
     context = np.ones(representation.latent_dim - representation.z_dim)

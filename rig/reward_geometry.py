@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rig.config import EnvConfig, Palette
+from rig.config import EnvConfig, Palette, RewardScale
 from rig.latent_env import GoalMode, LatentGoalEnv, make_latent_env
 from rig.representation import RepresentationModule, images_to_tensor
 
@@ -60,17 +60,28 @@ def encode_scene(env: LatentGoalEnv, context: Array, hand: Array, puck: Array) -
     return latent[0].cpu().numpy()
 
 
+def weighted(env: LatentGoalEnv, latent: Array) -> Array:
+    """``latent`` in the units of the env's reward (``agent.reward_scale``), whose plain norm it pays."""
+    return latent if env.reward_weights is None else latent * env.reward_weights
+
+
 def reward_part_shares(
-    env_cfg: EnvConfig, rep: RepresentationModule, palette: Palette, goals: int, seed: int
+    env_cfg: EnvConfig,
+    rep: RepresentationModule,
+    palette: Palette,
+    goals: int,
+    seed: int,
+    reward_scale: RewardScale = "none",
 ) -> dict[str, Array]:
     """Per goal (episodes seeded ``seed`` onwards), the share of the distance removed by each part.
 
     Keys are ``latent_<part>`` and ``true_<part>`` for the parts in ``PARTS``. Goals whose scenes would
     put hand and object on top of each other are skipped, so the arrays can be shorter than ``goals``.
+    Latents are measured in the units of the reward ``reward_scale`` makes (``rig.latent_env``).
     """
     if rep.input_kind != "image":
         raise ValueError("reward geometry is measured on image representations")
-    env = make_latent_env(env_cfg, rep, GoalMode.EVAL, seed, palette)
+    env = make_latent_env(env_cfg, rep, GoalMode.EVAL, seed, palette, reward_scale=reward_scale)
     shares: dict[str, list[float]] = {f"{kind}_{part}": [] for kind in ("latent", "true") for part in PARTS}
     shares.update({key: [] for key in GEOMETRY})
     try:
@@ -89,15 +100,17 @@ def reward_part_shares(
             context = env.push.render()
             assert context is not None
             latent = {
-                name: encode_scene(env, context, state[:2], state[2:]) for name, state in scenes.items()
+                name: weighted(env, encode_scene(env, context, state[:2], state[2:]))
+                for name, state in scenes.items()
             }
-            latent_start = np.linalg.norm(latent["start"] - env.latent_goal)
+            latent_goal = weighted(env, env.latent_goal)
+            latent_start = np.linalg.norm(latent["start"] - latent_goal)
             true_start = np.linalg.norm(start - goal)
             moves = displacement_geometry(latent["start"], latent["hand"], latent["object"], latent["both"])
             for key, value in moves.items():
                 shares[key].append(value)
             for part in PARTS:
-                latent_left = np.linalg.norm(latent[part] - env.latent_goal) / latent_start
+                latent_left = np.linalg.norm(latent[part] - latent_goal) / latent_start
                 shares[f"latent_{part}"].append(float(1 - latent_left))
                 shares[f"true_{part}"].append(float(1 - np.linalg.norm(scenes[part] - goal) / true_start))
     finally:
@@ -137,6 +150,7 @@ def near_goal_distances(
     seed: int,
     radii: tuple[float, ...] = RESOLUTION_RADII,
     directions: int = 8,
+    reward_scale: RewardScale = "none",
 ) -> dict[str, Array]:
     """How the latent reward pays for the last centimetres, per goal (episodes seeded ``seed`` onwards).
 
@@ -146,11 +160,12 @@ def near_goal_distances(
     overlap the parts or leave the table; ``start`` and ``true_start`` hold each goal's latent and true
     distance from its reset scene, (goals, 1), the scale of the whole task's reward. A reward that
     resolves the last centimetres has distances that grow with ``r`` (compare ``ranked_above``), and pays
-    for each part about what the true distance does.
+    for each part about what the true distance does. Latent distances are the ones the reward of
+    ``reward_scale`` pays.
     """
     if rep.input_kind != "image":
         raise ValueError("reward geometry is measured on image representations")
-    env = make_latent_env(env_cfg, rep, GoalMode.EVAL, seed, palette)
+    env = make_latent_env(env_cfg, rep, GoalMode.EVAL, seed, palette, reward_scale=reward_scale)
     rng = np.random.default_rng(seed)
     parts = {"hand": slice(0, 2), "object": slice(2, 4)}
     distances: dict[str, list[list[float]]] = {f"{part}_{r:g}": [] for part in parts for r in radii}
@@ -162,7 +177,7 @@ def near_goal_distances(
             context = env.push.render()
             assert context is not None
             latent_start = encode_scene(env, context, start[:2], start[2:])
-            distances["start"].append([float(np.linalg.norm(latent_start - env.latent_goal))])
+            distances["start"].append([float(env.reward_distance(latent_start, env.latent_goal))])
             distances["true_start"].append([float(np.linalg.norm(start - goal))])
             offset = rng.uniform(0, 2 * np.pi)
             angles = offset + 2 * np.pi * np.arange(directions) / directions
@@ -178,7 +193,7 @@ def near_goal_distances(
                         except ValueError:  # the parts overlap, or the object is off the table
                             row.append(np.nan)
                             continue
-                        row.append(float(np.linalg.norm(latent - env.latent_goal)))
+                        row.append(float(env.reward_distance(latent, env.latent_goal)))
                     distances[f"{part}_{r:g}"].append(row)
     finally:
         env.close()

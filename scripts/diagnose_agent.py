@@ -22,7 +22,8 @@ For each run it prints three tables, on the run's seeded real goals (``eval.seed
 
     python3 scripts/diagnose_agent.py runs/ccrig runs/rig_multicolor
 
-A run that is only pretrained (no agent yet) gets the last two tables.
+A run that is only pretrained (no agent yet) gets the last two tables. The reward-part table measures the
+reward the run trains with (``agent.reward_scale``); ``--reward-scale`` measures another on the same run.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 from gymnasium import spaces
 
 from envs.push import HAND_RADIUS, PUCK_RADIUS, WALL_HALF_WIDTH
 from rig.checkpoints import load_run
-from rig.config import Config, Palette
+from rig.config import Config, Palette, RewardScale
 from rig.data import FrameDataset
 from rig.diagnostics.probes import fit_ridge
 from rig.evaluate import NoisyPolicy, Policy, RandomPolicy
@@ -209,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--seed", type=int, default=None, help="first goal seed (default: the run's eval.seed)"
     )
+    parser.add_argument(
+        "--reward-scale",
+        choices=get_args(RewardScale),
+        help="the reward whose parts are measured (default: the run's agent.reward_scale)",
+    )
     args = parser.parse_args(argv)
     tables: dict[str, list[str]] = {
         "reaching": [
@@ -252,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if rep.input_kind != "image":
             continue
         for palette in palettes:
-            parts = reward_part_shares(cfg.env, rep, palette, args.goals, seed)
+            scale = args.reward_scale or cfg.agent.reward_scale
+            parts = reward_part_shares(cfg.env, rep, palette, args.goals, seed, reward_scale=scale)
             if not len(parts["latent_both"]):
                 tables["parts"].append(f"| {run_dir} | {palette} | 0 | — | — | — | — | — |")
                 continue

@@ -73,6 +73,7 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     "oracle_long": ("oracle", (*HUNDRED_K, "agent.net_arch=[256,256]")),
     "ccrig_teleported": ("ccrig", ("agent.goal_prior=teleported",)),
     "rig_long_goal_std": ("default", (*HUNDRED_K, "agent.reward_scale=goal_std")),
+    "ccrig_goal_std": ("ccrig", ("agent.reward_scale=goal_std",)),
 }
 LABELS = {
     "rig": "RIG, default ([256, 256] networks)",
@@ -96,6 +97,7 @@ LABELS = {
     "oracle_long": "state oracle, [256, 256] networks",
     "ccrig_teleported": "CC-RIG, goals fitted to teleported frames",
     "rig_long_goal_std": "RIG, reward scaled by the goal std",
+    "ccrig_goal_std": "CC-RIG, reward scaled by the goal std",
 }
 """How the docs' tables name each method."""
 COMPARISONS = (
@@ -113,6 +115,7 @@ COMPARISONS = (
     ("ccrig_teleported", "ccrig"),
     ("rig_long_goal_std", "rig_long"),
     ("rig_long_goal_std", "oracle_long"),
+    ("ccrig_goal_std", "ccrig"),
 )
 """(first, second) method pairs whose per-seed final puck distances are compared by Welch's t-test."""
 

@@ -15,20 +15,23 @@ still at its goal rather than push the object the last bit.
 
     python3 scripts/reward_resolution.py runs/rig/seed0 runs/rig_multicolor/seed0 --goals 50
 
-``--epochs N`` measures the weights a pretraining kept for that budget (``best_epochs<N>.pt``).
+``--epochs N`` measures the weights a pretraining kept for that budget (``best_epochs<N>.pt``). The
+distances are those of the reward the run trains with (``agent.reward_scale``), or of ``--reward-scale``.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
+from rig.config import RewardScale
 from rig.representation import load_representation
 from rig.reward_geometry import RESOLUTION_RADII, near_goal_distances, ranked_above
 from rig.rundir import RunDir
-from rig.stages import stored_config
+from rig.stages import set_training_goal_prior, stored_config
 
 Array = np.ndarray
 
@@ -55,6 +58,11 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories with a pretrained representation")
     parser.add_argument("--goals", type=int, default=50, help="seeded real goals per run")
     parser.add_argument("--epochs", type=int, help="measure the weights of this pretraining budget")
+    parser.add_argument(
+        "--reward-scale",
+        choices=get_args(RewardScale),
+        help="the reward whose distances are measured (default: the run's agent.reward_scale)",
+    )
     args = parser.parse_args()
     header: list[str] = []
     for run_dir in args.runs:
@@ -64,7 +72,12 @@ def main() -> None:
         if not best.is_file():
             raise SystemExit(f"reward_resolution.py: {best} is missing; pretrain the run first")
         rep = load_representation(best, map_location="cpu").eval()
-        distances = near_goal_distances(cfg.env, rep, cfg.env.eval_palette, args.goals, cfg.eval.seed)
+        scale = args.reward_scale or cfg.agent.reward_scale
+        if scale != "none":  # the scale is the goal prior's std, fitted as the train stage fits it
+            set_training_goal_prior(cfg, rep, RunDir(run_dir).frames)
+        distances = near_goal_distances(
+            cfg.env, rep, cfg.env.eval_palette, args.goals, cfg.eval.seed, reward_scale=scale
+        )
         for row in resolution_rows(distances, RESOLUTION_RADII):
             if not header:
                 header = ["run", "goals", *row]

@@ -113,3 +113,19 @@ def test_frames_without_a_record_a_setting_needs_are_refused_before_pretraining(
     assert len(error) == 1 and message in error[0], error
     assert not (run_dir / "pretrain").exists(), "refused before any stage ran"
     assert path.read_bytes() == kept, "the frames are kept"
+
+
+def test_a_reward_scale_on_a_vae_that_uses_no_dimension_is_one_line_and_keeps_the_pretraining(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The debug VAE (two epochs on 200 frames) has not yet moved its encoder means off 0 on any dim."""
+    run_dir = tmp_path / "run"
+    assert main(["run", "debug", f"run_dir={run_dir}", "agent.reward_scale=goal_std", *FAST]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("rig run: agent.reward_scale=goal_std"), last
+    assert "uses none" in last and "agent.reward_scale=none" in last, last
+    pretrained = load_representation(run_dir / "pretrain" / "best.pt")
+    _, std = fit_goal_prior(pretrained, FrameDataset.load(run_dir / "data" / "frames.npz"))
+    assert max(std) < 0.1
+    assert main(["run", "debug", f"run_dir={run_dir}", *FAST]) == 0, "the same run goes on without the scale"

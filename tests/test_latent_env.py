@@ -10,9 +10,19 @@ import pytest
 import torch
 from stable_baselines3.common.env_checker import check_env
 
-from rig.config import EnvConfig, VAEConfig, load_config
+from rig.agent import make_training_env
+from rig.config import ConfigError, EnvConfig, VAEConfig, load_config
 from rig.envs import make_env
-from rig.latent_env import GoalMode, LatentGoalEnv, latent_reward, make_latent_env
+from rig.errors import UserError
+from rig.latent_env import (
+    ACTIVE_STD,
+    GoalMode,
+    InactiveLatentError,
+    LatentGoalEnv,
+    latent_reward,
+    make_latent_env,
+    reward_weights,
+)
 from rig.pretrain import make_representation
 from rig.representation import CCVAE, BetaVAE, RepresentationModule, images_to_tensor
 
@@ -75,6 +85,74 @@ def test_step_reward_uses_the_configured_sparse_reward(env_cfg: EnvConfig) -> No
     obs, reward, *_ = env.step(np.zeros(2, dtype=np.float32))
     distance = np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"])
     assert reward == -float(distance > env.sparse_threshold)
+
+
+def vae_with_goal_std(std: list[float]) -> BetaVAE:
+    vae = build("beta_vae")
+    assert isinstance(vae, BetaVAE)
+    vae.set_goal_prior([0.3] * len(std), std)
+    return vae
+
+
+def test_goal_std_reward_divides_active_dims_by_their_std_and_drops_inactive_ones(env_cfg: EnvConfig) -> None:
+    vae = vae_with_goal_std([2.0, 0.5, ACTIVE_STD / 2, 1.0])
+    env = make_latent_env(env_cfg, vae, GoalMode.TRAIN, seed=0, reward_scale="goal_std")
+    weights = np.array([0.5, 2.0, 0.0, 1.0])
+    np.testing.assert_array_equal(env.reward_weights, weights)
+    rng = np.random.default_rng(2)
+    achieved, desired = rng.normal(size=(64, 4)), rng.normal(size=(64, 4))
+    rewards = env.compute_reward(achieved, desired, None)
+    np.testing.assert_allclose(rewards, -np.linalg.norm((achieved - desired) * weights, axis=1), rtol=1e-12)
+    assert env.compute_reward(achieved[5], desired[5], {}) == rewards[5]
+    inactive_only = achieved.copy()
+    inactive_only[:, 2] += 10.0
+    np.testing.assert_array_equal(env.compute_reward(inactive_only, achieved, None), 0.0)
+    # A step pays the same reward, and reports the distance it paid for.
+    env.reset(seed=0)
+    obs, reward, *_, info = env.step(np.zeros(2, dtype=np.float32))
+    expected = np.linalg.norm((obs["achieved_goal"] - obs["desired_goal"]) * weights)
+    assert reward == pytest.approx(-expected) and info["latent_distance"] == pytest.approx(expected)
+
+
+def test_goal_std_keeps_the_cc_vae_context_at_weight_one() -> None:
+    cc_vae = build("cc_vae")
+    assert isinstance(cc_vae, CCVAE)
+    cc_vae.set_goal_prior([0.0] * 3, [0.25, 0.01, 2.0])
+    np.testing.assert_array_equal(reward_weights(cc_vae, "goal_std"), [4.0, 0.0, 0.5, 1.0, 1.0])
+    assert reward_weights(cc_vae, "none") is None
+
+
+def test_goal_std_needs_a_fitted_prior_with_an_active_unit() -> None:
+    with pytest.raises(ValueError, match="has none"):
+        reward_weights(build("beta_vae"), "goal_std")
+    with pytest.raises(ValueError, match="has none"):
+        reward_weights(build("state"), "goal_std")
+    with pytest.raises(InactiveLatentError, match="uses none") as caught:
+        reward_weights(vae_with_goal_std([0.05, 0.02, 0.01, 0.09]), "goal_std")
+    assert isinstance(caught.value, UserError), "the rig command prints it as one line"
+    with pytest.raises(ValueError, match="reward_scale must be one of"):
+        reward_weights(build("beta_vae"), "unit")  # type: ignore[arg-type]
+
+
+def test_the_training_env_takes_the_configured_reward_scale() -> None:
+    cfg = load_config("debug", ["agent.reward_scale=goal_std"])
+    vae = vae_with_goal_std([2.0, 0.5, 1.0, 0.01])
+    vec_env = make_training_env(cfg, vae)
+    achieved, desired = np.ones((3, 4)), np.zeros((3, 4))
+    rewards = vec_env.env_method("compute_reward", achieved, desired, None)[0]
+    np.testing.assert_allclose(rewards, -np.linalg.norm([0.5, 2.0, 1.0, 0.0]))
+    plain = make_training_env(load_config("debug"), vae)
+    np.testing.assert_allclose(plain.env_method("compute_reward", achieved, desired, None)[0], -2.0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["vae.kind=state"], ["agent.goal_prior=standard"], ["online.enabled=true", "vae.epochs=0"]],
+)
+def test_goal_std_is_refused_where_no_prior_is_fitted_to_the_frames(overrides: list[str]) -> None:
+    load_config("debug", overrides)  # valid without the scale
+    with pytest.raises(ConfigError, match="agent.reward_scale=goal_std scales the reward"):
+        load_config("debug", ["agent.reward_scale=goal_std", *overrides])
 
 
 @pytest.mark.parametrize("kind", ["beta_vae", "cc_vae"])

@@ -13,7 +13,7 @@ import torch
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rig.config import load_config
+from rig.config import RewardScale, load_config
 from rig.latent_env import GoalMode, make_latent_env
 from rig.relabel import GoalSource, ImaginedGoalReplayBuffer, goal_fractions
 from rig.representation import CCVAE, BetaVAE, RepresentationModule
@@ -33,10 +33,14 @@ def achieved_latent(episode: int, step: int, z_dim: int, context_dim: int) -> np
 
 
 def filled_buffer(
-    representation: RepresentationModule, fractions: tuple[float, float, float]
+    representation: RepresentationModule,
+    fractions: tuple[float, float, float],
+    reward_scale: RewardScale = "none",
 ) -> ImaginedGoalReplayBuffer:
     env_cfg = load_config("debug").env
-    vec_env = DummyVecEnv([lambda: make_latent_env(env_cfg, representation, GoalMode.TRAIN, seed=0)])
+    vec_env = DummyVecEnv(
+        [lambda: make_latent_env(env_cfg, representation, GoalMode.TRAIN, seed=0, reward_scale=reward_scale)]
+    )
     buffer = ImaginedGoalReplayBuffer(
         1_000,
         vec_env.observation_space,  # type: ignore[arg-type]
@@ -104,6 +108,20 @@ def test_relabelled_goals_come_from_the_right_place_and_rewards_follow_them() ->
     np.testing.assert_array_equal(samples.next_observations["desired_goal"].numpy(), goals)
     expected = -np.linalg.norm(next_achieved.astype(np.float64) - goals, axis=1)
     np.testing.assert_allclose(samples.rewards.numpy()[:, 0], expected, rtol=1e-6)
+
+
+def test_relabelled_rewards_are_scaled_by_the_goal_std_when_configured() -> None:
+    torch.manual_seed(0)
+    vae = BetaVAE(z_dim=4)
+    vae.set_goal_prior([0.0] * 4, [4.0, 0.5, 0.05, 1.0])
+    samples = sample(filled_buffer(vae, (0.1, 0.5, 0.4), reward_scale="goal_std"))
+    goals = samples.observations["desired_goal"].numpy().astype(np.float64)
+    next_achieved = samples.next_observations["achieved_goal"].numpy().astype(np.float64)
+    weights = np.array([0.25, 2.0, 0.0, 1.0])
+    expected = -np.linalg.norm((next_achieved - goals) * weights, axis=1)
+    np.testing.assert_allclose(samples.rewards.numpy()[:, 0], expected, rtol=1e-6)
+    unscaled = -np.linalg.norm(next_achieved - goals, axis=1)
+    assert np.abs(expected - unscaled).max() > 1.0, "the scaled rewards differ from the plain ones"
 
 
 def test_cc_vae_prior_relabel_replaces_z_and_keeps_the_transition_context() -> None:

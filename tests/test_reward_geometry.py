@@ -102,6 +102,28 @@ def test_near_goal_distances_move_one_part_by_each_radius(monkeypatch: pytest.Mo
     assert np.isnan(distances["hand_0.04"]).any() or np.isnan(distances["object_0.04"]).any()
 
 
+def test_reward_geometry_measures_the_reward_scaled_by_the_goal_std(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the true state as the code and a goal std of 0.5 on the object's dims, the scaled reward pays the
+    object's centimetres twice what it pays the hand's, and the shares follow the weighted distance."""
+
+    def true_state(env, context, hand, puck):  # type: ignore[no-untyped-def]
+        env.push.set_state(hand, puck)
+        return env.latent_goal + np.r_[hand, puck] - env.push.goal
+
+    monkeypatch.setattr(reward_geometry, "encode_scene", true_state)
+    rep = make_representation(VAEConfig(kind="beta_vae", z_dim=4), 48).eval()
+    rep.set_goal_prior([0.0] * 4, [1.0, 1.0, 0.5, 0.5])
+    scaled = near_goal_distances(EnvConfig(), rep, "train", 10, 5, directions=6, reward_scale="goal_std")
+    for part, weight in (("hand", 1.0), ("object", 2.0)):
+        measured = scaled[f"{part}_0.02"][np.isfinite(scaled[f"{part}_0.02"])]
+        np.testing.assert_allclose(measured, 0.02 * weight, rtol=1e-5)
+    plain = reward_part_shares(EnvConfig(), rep, "train", 12, 3)
+    shares = reward_part_shares(EnvConfig(), rep, "train", 12, 3, reward_scale="goal_std")
+    np.testing.assert_allclose(plain["latent_hand"], plain["true_hand"], rtol=1e-4)
+    assert np.all(shares["latent_object"] > plain["latent_object"]) and np.all(shares["latent_hand"] < 1)
+    np.testing.assert_allclose(shares["true_object"], plain["true_object"])
+
+
 def test_ranked_above_counts_pairs_within_each_goal_and_ties_as_half() -> None:
     farther = np.array([[2.0, 3.0, np.nan], [1.0, 1.0, 1.0]])
     nearer = np.array([[1.0, 2.5, 9.0], [1.0, np.nan, 0.0]])
